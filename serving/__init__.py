@@ -1,0 +1,9 @@
+"""Model servers: endpoint discovery, the embedded CPU server, the vLLM launcher and its profiles.
+
+Importing this package starts nothing and touches no network.
+"""
+
+from serving._endpoint import Endpoint, EndpointError, open_endpoint
+from serving._profiles import ModelInfoLookup, model_info_for
+
+__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "model_info_for", "open_endpoint"]

@@ -1,0 +1,169 @@
+"""Resolve a model endpoint: base URL normalisation, `auto` discovery, model id resolution."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+START_HINT = "`python -m serving up` starts the bundled server"
+_PROBE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+
+
+class EndpointError(Exception):
+    """The model server cannot be used; `str()` is one line naming the URL and what to do."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(" ".join(message.split()))
+        self.url = url
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A usable OpenAI-compatible endpoint (base_url ends with /v1) and the resolved model id."""
+
+    base_url: str
+    model: str
+    api_key: str
+    started_server: bool = False
+
+
+def normalize_base_url(base_url: str) -> str:
+    """`http://h:8000`, `http://h:8000/`, `http://h:8000/v1/` -> `http://h:8000/v1`."""
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise EndpointError(
+            f"model base URL {base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8080/v1, or auto)",
+            url=base_url,
+        )
+    if not url.endswith("/v1"):
+        url += "/v1"
+    return url
+
+
+def _unreachable(url: str, why: str) -> EndpointError:
+    return EndpointError(f"cannot reach the model server at {url} ({why}); {START_HINT}", url=url)
+
+
+def _connect_failure(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError) or "refused" in str(seen).lower():
+            return "connection refused"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
+
+
+async def list_models(url: str, api_key: str) -> list[str] | None:
+    """Model ids from GET {url}/models; None when the server does not implement it."""
+    headers = {"Authorization": f"Bearer {api_key}"}
+    try:
+        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, trust_env=False) as client:
+            resp = await client.get(f"{url}/models", headers=headers)
+    except httpx.ConnectError as exc:
+        raise _unreachable(url, _connect_failure(exc)) from exc
+    except httpx.TimeoutException as exc:
+        raise _unreachable(url, "no answer within 10 s") from exc
+    except httpx.HTTPError as exc:
+        raise _unreachable(url, f"{type(exc).__name__}: {exc}") from exc
+    if resp.status_code in (401, 403):
+        raise EndpointError(
+            f"the model server at {url} rejected the API key (HTTP {resp.status_code}); set LLM_API_KEY",
+            url=url,
+        )
+    if resp.status_code == 404:
+        return None
+    if resp.status_code >= 400:
+        raise EndpointError(f"GET {url}/models failed with HTTP {resp.status_code}", url=url)
+    try:
+        data = resp.json()["data"]
+        return [str(m["id"]) for m in data]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EndpointError(f"GET {url}/models did not return an OpenAI model list", url=url) from exc
+
+
+async def resolve_model(url: str, model: str, api_key: str) -> str:
+    """Check the server answers and turn model "auto" into the one id it serves."""
+    models = await list_models(url, api_key)
+    if model != AUTO:
+        if models is not None and model not in models:
+            # llama.cpp serves any name and proxies may hide the list: warn, do not refuse
+            log.warning("model %r is not among those %s lists (%s)", model, url, ", ".join(models))
+        return model
+    if models is None:
+        raise EndpointError(f"{url} does not list its models (GET /models: 404); name the model", url=url)
+    if not models:
+        raise EndpointError(f"the model server at {url} lists no models", url=url)
+    if len(models) > 1:
+        raise EndpointError(
+            f"the model server at {url} serves several models ({', '.join(models)}); "
+            "name one (model: in the scenario, or LLM_MODEL)",
+            url=url,
+        )
+    return models[0]
+
+
+@asynccontextmanager
+async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> AsyncIterator[Endpoint]:
+    """Open a model endpoint for the duration of the context.
+
+    base_url "auto": $LLM_BASE_URL if set, else the bundled server already running for this
+    user, else the embedded CPU server started now and stopped on exit. model "auto": the one
+    model the server lists. Raises EndpointError with a one-line message.
+    """
+    async with AsyncExitStack() as stack:
+        started = False
+        server: ServerHandle | None = None
+        if base_url.strip() == AUTO:
+            env_url = os.environ.get("LLM_BASE_URL", "").strip()
+            if env_url and env_url != AUTO:
+                url = normalize_base_url(env_url)
+            else:
+                from serving._auto import auto_server  # lazy: importing serving starts nothing
+
+                server = await stack.enter_async_context(auto_server())
+                url, started = server.base_url, server.started
+        else:
+            url = normalize_base_url(base_url)
+        resolved = await resolve_model(url, model, api_key)
+        endpoint = Endpoint(base_url=url, model=resolved, api_key=api_key, started_server=started)
+        try:
+            yield endpoint
+        except httpx.TransportError as exc:
+            raise _down_during_run(url, server) from exc
+        except Exception as exc:
+            import openai  # the agents' client raises these when the server goes away
+
+            if isinstance(exc, openai.APIConnectionError):
+                raise _down_during_run(url, server) from exc
+            raise
+        if server is not None and (message := server.crash_message()):
+            raise EndpointError(message, url=url)
+
+
+class ServerHandle(Protocol):
+    """What open_endpoint needs from a bundled server it found or started."""
+
+    base_url: str
+    started: bool
+
+    def crash_message(self) -> str | None:
+        """A one-line message naming the server if it died, else None."""
+        ...
+
+
+def _down_during_run(url: str, server: ServerHandle | None) -> EndpointError:
+    message = server.crash_message() if server is not None else None
+    if message:
+        return EndpointError(message, url=url)
+    return EndpointError(f"lost the connection to the model server at {url} during the run", url=url)
