@@ -1,0 +1,106 @@
+"""The OpenAI-compatible model client an agent talks through."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from autogen_core import CancellationToken
+from autogen_core.models import CreateResult, LLMMessage, ModelInfo
+from autogen_core.tools import Tool, ToolSchema
+from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+from agents.spec import ModelInfoSpec, ModelSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model spec bound to a live endpoint: what a client is built from."""
+
+    name: str  # the key under `models:`
+    base_url: str
+    model: str
+    api_key: str
+    info: ModelInfo
+    prompt_layout: str  # "shared_prefix" | "system_first"
+
+
+def resolve_model_info(name: str, spec: ModelSpec, model_id: str) -> tuple[ModelInfo, str]:
+    """Capabilities and default prompt layout for a served model id.
+
+    The scenario's `info` wins; else the serving profiles; an unknown id gets family
+    "unknown" with function calling assumed and one warning saying how to declare it.
+    """
+    from serving import model_info_for
+
+    lookup = model_info_for(model_id)
+    if spec.info is not None:
+        return _model_info(spec.info), lookup.prompt_layout
+    if not lookup.known:
+        logger.warning(
+            "model %r (models.%s) is not in the built-in profiles; assuming function calling. "
+            "Declare its capabilities under models.%s.info to silence this.",
+            model_id,
+            name,
+            name,
+        )
+    return _model_info(ModelInfoSpec(**dict(lookup.info))), lookup.prompt_layout
+
+
+def _model_info(spec: ModelInfoSpec) -> ModelInfo:
+    return ModelInfo(
+        family=spec.family,
+        function_calling=spec.function_calling,
+        vision=spec.vision,
+        json_output=spec.json_output,
+        structured_output=spec.structured_output,
+        multiple_system_messages=spec.multiple_system_messages,
+    )
+
+
+class _ModelClient(OpenAIChatCompletionClient):
+    """Asks for usage on streamed replies too, so every turn's tokens are counted.
+
+    Passing stream_options to the constructor would send it on non-streamed calls as
+    well, which vLLM rejects.
+    """
+
+    def create_stream(
+        self,
+        messages: Sequence[LLMMessage],
+        *,
+        tools: Sequence[Tool | ToolSchema] = [],  # noqa: B006 - the base signature
+        tool_choice: Any = "auto",
+        json_output: bool | type[Any] | None = None,
+        extra_create_args: Mapping[str, Any] = {},  # noqa: B006 - the base signature
+        cancellation_token: CancellationToken | None = None,
+        max_consecutive_empty_chunk_tolerance: int = 0,
+        include_usage: bool | None = None,
+    ) -> AsyncGenerator[str | CreateResult, None]:
+        return super().create_stream(
+            messages,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_output=json_output,
+            extra_create_args=extra_create_args,
+            cancellation_token=cancellation_token,
+            max_consecutive_empty_chunk_tolerance=max_consecutive_empty_chunk_tolerance,
+            include_usage=True if include_usage is None else include_usage,
+        )
+
+
+def build_model_client(resolved: ResolvedModel, spec: ModelSpec) -> OpenAIChatCompletionClient:
+    options = spec.options.model_dump(exclude_none=True)
+    return _ModelClient(
+        model=resolved.model,
+        base_url=resolved.base_url,
+        api_key=resolved.api_key,
+        model_info=resolved.info,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+        **options,
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from scenarios._cli import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""Terminal display of a run: speakers, streamed text, tool calls, and a usage table."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import IO, Any
+
+from autogen_agentchat.messages import (
+    BaseChatMessage,
+    ModelClientStreamingChunkEvent,
+    SelectSpeakerEvent,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+)
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from teams import RunItem, RunResult
+
+_RESULT_PREVIEW = 400
+
+
+class ConsoleView:
+    """Prints each run item as it arrives. Chunks stream inline under the speaker's name."""
+
+    def __init__(self, console: Console | None = None, *, stream: bool = True) -> None:
+        self.console = console or Console(highlight=False)
+        self.stream = stream
+        self._speaker: str | None = None
+        self._streamed: set[str] = set()  # speakers whose current text already streamed
+        self._mid_line = False
+
+    def _header(self, speaker: str) -> None:
+        if self._speaker == speaker:
+            return
+        self._end_line()
+        self.console.print()
+        self.console.print(Text(f"── {speaker} ", style="bold cyan"))
+        self._speaker = speaker
+
+    def _end_line(self) -> None:
+        if self._mid_line:
+            self.console.print()
+            self._mid_line = False
+
+    def show(self, item: RunItem) -> None:
+        if isinstance(item, RunResult):
+            self._end_line()
+            self.summary(item)
+        elif isinstance(item, ModelClientStreamingChunkEvent):
+            if not self.stream:
+                return
+            self._header(item.source)
+            self.console.print(item.content, end="", markup=False, highlight=False, soft_wrap=True)
+            self._mid_line = True
+            self._streamed.add(item.source)
+        elif isinstance(item, ToolCallRequestEvent):
+            self._header(item.source)
+            self._end_line()
+            self._streamed.discard(item.source)
+            for call in item.content:
+                self.console.print(Text(f"  → {call.name}({call.arguments})", style="yellow"))
+        elif isinstance(item, ToolCallExecutionEvent):
+            self._header(item.source)
+            for result in item.content:
+                text = result.content if len(result.content) <= _RESULT_PREVIEW else result.content[:_RESULT_PREVIEW] + "…"
+                style = "red" if result.is_error else "green"
+                mark = "✗" if result.is_error else "←"
+                self.console.print(Text(f"  {mark} {result.name}: {text}", style=style))
+        elif isinstance(item, SelectSpeakerEvent):
+            self._end_line()
+            self.console.print(Text(f"  (selector chose {', '.join(item.content)})", style="dim"))
+        elif isinstance(item, BaseChatMessage):
+            if item.source in self._streamed:
+                self._streamed.discard(item.source)
+                self._end_line()
+                return
+            self._header(item.source)
+            self.console.print(item.to_text(), markup=False, highlight=False)
+
+    def summary(self, result: RunResult) -> None:
+        table = Table(title="Run summary", title_justify="left")
+        table.add_column("agent")
+        table.add_column("turns", justify="right")
+        table.add_column("prompt tok", justify="right")
+        table.add_column("completion tok", justify="right")
+        table.add_column("seconds", justify="right")
+        for name, usage in result.usage.items():
+            table.add_row(
+                name, str(usage.turns), str(usage.prompt_tokens), str(usage.completion_tokens), f"{usage.seconds:.1f}"
+            )
+        total = result.total
+        table.add_row(
+            "total",
+            str(total.turns),
+            str(total.prompt_tokens),
+            str(total.completion_tokens),
+            f"{result.elapsed_s:.1f}",
+            style="bold",
+        )
+        self.console.print()
+        self.console.print(table)
+        self.console.print(f"Stopped: {result.stop_reason}")
+
+
+class TranscriptWriter:
+    """Writes every run item as one JSON line, flushed as it happens."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._started = time.perf_counter()
+
+    def write(self, item: RunItem) -> None:
+        record: dict[str, Any]
+        if isinstance(item, RunResult):
+            record = {
+                "type": "RunResult",
+                "final_text": item.final_text,
+                "final_source": item.final_source,
+                "stop_reason": item.stop_reason,
+                "elapsed_s": item.elapsed_s,
+                "usage": {name: vars(usage) for name, usage in item.usage.items()},
+            }
+        else:
+            record = item.dump()
+        record["t"] = round(time.perf_counter() - self._started, 3)
+        self._out.write(json.dumps(record, default=str) + "\n")
+        self._out.flush()

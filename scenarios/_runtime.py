@@ -1,0 +1,257 @@
+"""The Scenario runtime: owns endpoints, model clients and MCP sessions; runs the team."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import httpx
+from autogen_agentchat.messages import BaseChatMessage, TextMessage
+from autogen_core import CancellationToken
+from autogen_core.models import ChatCompletionClient
+from autogen_core.tools import StaticWorkbench, Workbench
+
+from agents import (
+    AgentSpec,
+    MeteredClient,
+    ResolvedModel,
+    UsageLedger,
+    build_agent,
+    build_model_client,
+    resolve_model_info,
+)
+from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
+from scenarios._errors import ScenarioError
+from scenarios._loader import LoadedSpec, read_spec, scenario_path
+from serving import EndpointError, open_endpoint
+from teams import RunItem, RunResult, build_team, stream_team
+from tools import build_function_tool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    """An earlier turn of a conversation, passed to a run as history."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    name: str | None = None
+
+
+class Scenario:
+    """A validated scenario, ready to open. Use as an async context manager.
+
+    Opening resolves each model endpoint (starting the bundled server for `auto` when none
+    runs), builds one model client per endpoint and starts each MCP server the agents name.
+    Every run builds fresh agents and a fresh team over those shared resources, so runs
+    may overlap.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedSpec,
+        *,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key: str | None = None,
+        max_messages: int | None = None,
+    ) -> None:
+        self._loaded = loaded
+        self.spec = loaded.spec
+        self._overrides = (base_url, model, api_key)
+        self._max_messages = max_messages
+        self._stack: AsyncExitStack | None = None
+        self._clients: dict[str, ChatCompletionClient] = {}
+        self._resolved: dict[str, ResolvedModel] = {}
+        self._pool: McpSessionPool | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    @property
+    def file(self) -> str:
+        return self._loaded.file
+
+    @property
+    def endpoints(self) -> dict[str, ResolvedModel]:
+        """The resolved endpoint of each model the scenario uses (after opening)."""
+        return dict(self._resolved)
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise RuntimeError(f"scenario {self.name!r} is already open")
+        stack = AsyncExitStack()
+        try:
+            await self._open_models(stack)
+            await self._open_mcp(stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        stack, self._stack = self._stack, None
+        self._clients.clear()
+        self._pool = None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _open_models(self, stack: AsyncExitStack) -> None:
+        base_override, model_override, key_override = self._overrides
+        endpoints: dict[tuple[str, str, str], Any] = {}
+        for name in self.spec.used_model_names():
+            spec = self.spec.models[name]
+            triple = (base_override or spec.base_url, model_override or spec.model, key_override or spec.api_key)
+            if triple not in endpoints:
+                endpoints[triple] = await stack.enter_async_context(open_endpoint(*triple))
+            endpoint = endpoints[triple]
+            info, layout = resolve_model_info(name, spec, endpoint.model)
+            resolved = ResolvedModel(name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout)
+            client = build_model_client(resolved, spec)
+            stack.push_async_callback(client.close)
+            self._clients[name] = client
+            self._resolved[name] = resolved
+
+    async def _open_mcp(self, stack: AsyncExitStack) -> None:
+        used = [n for n in self.spec.mcp_servers if any(n in a.tools for a in self.spec.agents)]
+        if not used:
+            return
+        pool = McpSessionPool({n: self.spec.mcp_servers[n] for n in used})
+        try:
+            await pool.start()
+        except McpStartError as exc:
+            field = "command" if isinstance(self.spec.mcp_servers[exc.server], StdioServerSpec) else "url"
+            raise self._loaded.error_at(("mcp_servers", exc.server, field), str(exc)) from exc
+        stack.push_async_callback(pool.close)
+        self._pool = pool
+
+    def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
+        assert self._pool is not None or not any(t in self.spec.mcp_servers for t in agent.tools)
+        workbenches: list[Workbench] = [self._pool[t] for t in agent.tools if t in self.spec.mcp_servers and self._pool]
+        python_tools = []
+        for name in agent.tools:
+            tool_spec = None if name in self.spec.mcp_servers else self.spec.python_tool(name)
+            if tool_spec is not None:
+                python_tools.append(build_function_tool(name, tool_spec))
+        if python_tools:
+            workbenches.append(StaticWorkbench(python_tools))
+        return workbenches
+
+    def _layout(self, agent: AgentSpec) -> str:
+        layout = agent.prompt_layout or self.spec.prompt_layout
+        return self._resolved[agent.model].prompt_layout if layout == "auto" else layout
+
+    def _task_messages(self, task: str | None, history: Sequence[ChatTurn]) -> list[BaseChatMessage]:
+        text = task or self.spec.task
+        if not text:
+            raise ScenarioError(f"no task: give one with --task, or set `task:` in {self.file}")
+        messages: list[BaseChatMessage] = [
+            TextMessage(content=turn.content, source="user" if turn.role == "user" else turn.name or "assistant")
+            for turn in history
+        ]
+        messages.append(TextMessage(content=text, source="user"))
+        return messages
+
+    async def run(
+        self,
+        task: str | None = None,
+        *,
+        history: Sequence[ChatTurn] = (),
+        state: dict[str, Any] | None = None,
+        cancellation_token: CancellationToken | None = None,
+    ) -> RunResult:
+        result: RunResult | None = None
+        async for item in self.run_stream(
+            task, history=history, state=state, cancellation_token=cancellation_token
+        ):
+            if isinstance(item, RunResult):
+                result = item
+        assert result is not None
+        return result
+
+    async def run_stream(
+        self,
+        task: str | None = None,
+        *,
+        history: Sequence[ChatTurn] = (),
+        state: dict[str, Any] | None = None,
+        cancellation_token: CancellationToken | None = None,
+    ) -> AsyncIterator[RunItem]:
+        """Every AgentChat event of one run as it happens, then the RunResult."""
+        if self._stack is None:
+            raise RuntimeError(f"open the scenario first: `async with load_scenario(...) as scenario:`")
+        messages = self._task_messages(task, history)
+        team_spec = self.spec.effective_team()
+        ledger = UsageLedger()
+        by_name = {a.name: a for a in self.spec.agents}
+        agents = [
+            build_agent(
+                by_name[name],
+                MeteredClient(self._clients[by_name[name].model], ledger, name),
+                workbenches=self._workbenches(by_name[name]),
+                prompt_layout=self._layout(by_name[name]),
+            )
+            for name in team_spec.participants
+        ]
+        selector = (
+            MeteredClient(self._clients[team_spec.model], ledger, "selector") if team_spec.type == "selector" else None
+        )
+        team = build_team(team_spec, agents, selector_client=selector, max_messages=self._max_messages)
+        if state:
+            await team.load_state(state)
+        try:
+            async for item in stream_team(
+                team,
+                messages,
+                agent_names=team_spec.participants,
+                ledger=ledger,
+                timeout=team_spec.timeout,
+                cancellation_token=cancellation_token,
+            ):
+                yield item
+        except RuntimeError as exc:
+            await self._raise_if_endpoint_down(exc)
+            raise
+
+    async def _raise_if_endpoint_down(self, cause: Exception) -> None:
+        for resolved in self._resolved.values():
+            url = resolved.base_url
+            try:
+                async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), trust_env=False) as client:
+                    await client.get(f"{url}/models")
+            except httpx.HTTPError as exc:
+                raise EndpointError(
+                    f"the model server at {url} stopped answering during the run "
+                    f"({type(exc).__name__}); the run failed: {cause}",
+                    url=url,
+                ) from cause
+
+
+def load_scenario(
+    name_or_path: str | os.PathLike[str],
+    *,
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    scenario_dirs: Iterable[str | os.PathLike[str]] = (),
+    max_messages: int | None = None,
+) -> Scenario:
+    """Find, read and validate a scenario (a name or a path); nothing is started until opened."""
+    path = scenario_path(name_or_path, scenario_dirs)
+    return Scenario(
+        read_spec(path), base_url=base_url, model=model, api_key=api_key, max_messages=max_messages
+    )

@@ -1,0 +1,49 @@
+"""RoundRobin and Selector teams from their spec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from autogen_agentchat.base import ChatAgent, TerminationCondition
+from autogen_agentchat.conditions import TimeoutTermination
+from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, SelectorGroupChat
+from autogen_core.models import ChatCompletionClient
+
+from teams._termination import build_termination
+from teams.spec import RoundRobinTeamSpec, SelectorTeamSpec, TeamSpec
+
+
+def team_limits(spec: TeamSpec, max_messages: int | None = None) -> tuple[int, float]:
+    """The safety cap (agent messages) and wall-clock timeout that every team gets."""
+    return (max_messages or spec.max_messages, spec.timeout)
+
+
+def build_team(
+    spec: TeamSpec,
+    agents: Sequence[ChatAgent],
+    *,
+    selector_client: ChatCompletionClient | None = None,
+    max_messages: int | None = None,
+) -> BaseGroupChat:
+    """A team over already-built agents, in `spec.participants` order."""
+    by_name = {agent.name: agent for agent in agents}
+    participants: list[ChatAgent] = [by_name[name] for name in spec.participants]
+    cap, timeout = team_limits(spec, max_messages)
+    termination: TerminationCondition = TimeoutTermination(timeout)
+    if spec.termination is not None:
+        termination = build_termination(spec.termination) | termination
+    if isinstance(spec, RoundRobinTeamSpec):
+        return RoundRobinGroupChat(participants, termination_condition=termination, max_turns=cap)
+    assert isinstance(spec, SelectorTeamSpec)
+    if selector_client is None:
+        raise ValueError("a selector team needs a model client")
+    kwargs = {"selector_prompt": spec.selector_prompt} if spec.selector_prompt else {}
+    return SelectorGroupChat(
+        participants,
+        model_client=selector_client,
+        termination_condition=termination,
+        max_turns=cap,
+        allow_repeated_speaker=spec.allow_repeated_speaker,
+        max_selector_attempts=spec.max_selector_attempts,
+        **kwargs,  # type: ignore[arg-type]
+    )

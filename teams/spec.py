@@ -1,0 +1,61 @@
+"""YAML models of the `team` section and its termination conditions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_MAX_MESSAGES = 30
+DEFAULT_TIMEOUT_S = 900.0
+
+
+class TerminationSpec(BaseModel):
+    """Exactly one condition: `{text_mention: TERMINATE}`, `{max_messages: 12}`, `{any: [...]}`, ..."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    text_mention: str | None = Field(default=None, description="Stop when a message contains this text.")
+    source_match: str | list[str] | None = Field(default=None, description="Stop once these agents have spoken.")
+    max_messages: int | None = Field(default=None, ge=1, description="Stop after this many messages.")
+    token_budget: int | None = Field(default=None, ge=1, description="Stop once this many tokens were used.")
+    timeout: float | None = Field(default=None, gt=0, description="Stop after this many seconds.")
+    any: list[TerminationSpec] | None = Field(default=None, description="Stop when any of these holds.")
+    all: list[TerminationSpec] | None = Field(default=None, description="Stop when all of these hold.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            choices = ", ".join(type(self).model_fields)
+            got = ", ".join(given) or "nothing"
+            raise ValueError(f"a termination condition needs exactly one of {choices} (got {got})")
+        return self
+
+
+class _TeamBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    participants: list[str] = Field(min_length=1, description="Agent names, in speaking order.")
+    termination: TerminationSpec | None = None
+    max_messages: int = Field(
+        default=DEFAULT_MAX_MESSAGES, ge=1, description="Safety cap on agent messages, always applied."
+    )
+    timeout: float = Field(default=DEFAULT_TIMEOUT_S, gt=0, description="Safety wall-clock limit in seconds.")
+
+
+class RoundRobinTeamSpec(_TeamBase):
+    type: Literal["round_robin"]
+
+
+class SelectorTeamSpec(_TeamBase):
+    type: Literal["selector"]
+    model: str = Field(default="default", description="Name of an entry in `models` that picks speakers.")
+    selector_prompt: str | None = Field(
+        default=None, description="Must mention {roles}, {participants} and {history}."
+    )
+    allow_repeated_speaker: bool = False
+    max_selector_attempts: int = Field(default=3, ge=1)
+
+
+TeamSpec = Annotated[RoundRobinTeamSpec | SelectorTeamSpec, Field(discriminator="type")]
