@@ -154,8 +154,13 @@ async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> As
 class ServerHandle(Protocol):
     """What open_endpoint needs from a bundled server it found or started."""
 
-    base_url: str
-    started: bool
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def started(self) -> bool:
+        """True when this context started the server (and stops it on exit)."""
+        ...
 
     def crash_message(self) -> str | None:
         """A one-line message naming the server if it died, else None."""

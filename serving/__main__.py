@@ -1,0 +1,7 @@
+"""python -m serving up | status | down | check"""
+
+import sys
+
+from serving._cli import main
+
+sys.exit(main())

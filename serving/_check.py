@@ -1,0 +1,177 @@
+"""`python -m serving check`: probe what an OpenAI-compatible server can do for agents."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from openai import AsyncOpenAI, OpenAIError
+
+TOOL_NAME = "get_current_time"
+TOOLS: list[Any] = [
+    {
+        "type": "function",
+        "function": {
+            "name": TOOL_NAME,
+            "description": "Get the current time in a given IANA timezone",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "timezone": {"type": "string", "description": "IANA timezone name, e.g. Europe/Paris"}
+                },
+                "required": ["timezone"],
+            },
+        },
+    }
+]
+TOOL_PROMPT: list[Any] = [
+    {"role": "system", "content": "You are a helpful assistant. Use the provided tools when they help."},
+    {"role": "user", "content": "What time is it now in Seoul, South Korea?"},
+]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    seconds: float
+    required: bool  # a failure makes `check` exit non-zero
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    base_url: str
+    model: str
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results if r.required)
+
+
+def _tool_call_ok(name: str | None, arguments: str) -> tuple[bool, str]:
+    try:
+        args = json.loads(arguments or "")
+    except ValueError:
+        return False, f"{name}({arguments!r}): arguments are not valid JSON"
+    call = f"{name}({json.dumps(args)})"
+    if name != TOOL_NAME:
+        return False, f"called {call}, expected {TOOL_NAME}"
+    if not isinstance(args, dict) or not isinstance(args.get("timezone"), str):
+        return False, f"{call}: no string 'timezone' argument"
+    return True, call
+
+
+class Checker:
+    def __init__(self, client: AsyncOpenAI, model: str, max_tokens: int = 96) -> None:
+        self.client = client
+        self.model = model
+        self.max_tokens = max_tokens
+
+    async def models(self) -> tuple[bool, str]:
+        ids = [m.id async for m in self.client.models.list()]
+        return bool(ids), ", ".join(ids) or "no models listed"
+
+    async def plain(self) -> tuple[bool, str]:
+        r = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": "user", "content": "Reply with one short friendly sentence."}],
+            max_tokens=self.max_tokens,
+            temperature=0,
+        )
+        text = (r.choices[0].message.content or "").strip()
+        return bool(text), repr(text[:60])
+
+    async def streamed(self) -> tuple[bool, str]:
+        chunks, text = 0, ""
+        stream = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": "user", "content": "Count from 1 to 5."}],
+            max_tokens=self.max_tokens,
+            temperature=0,
+            stream=True,
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                chunks += 1
+                text += chunk.choices[0].delta.content
+        return chunks > 1, f"{chunks} chunks, {text.strip()[:40]!r}"
+
+    async def tool_call(self) -> tuple[bool, str]:
+        r = await self.client.chat.completions.create(
+            model=self.model, messages=TOOL_PROMPT, tools=TOOLS, max_tokens=self.max_tokens, temperature=0
+        )
+        calls = r.choices[0].message.tool_calls or []
+        if not calls:
+            return False, f"no tool call; replied {(r.choices[0].message.content or '')[:60]!r}"
+        fn = getattr(calls[0], "function", None)
+        return _tool_call_ok(getattr(fn, "name", None), getattr(fn, "arguments", ""))
+
+    async def streamed_tool_call(self) -> tuple[bool, str]:
+        names: dict[int, str] = {}
+        args: dict[int, str] = {}
+        stream = await self.client.chat.completions.create(
+            model=self.model,
+            messages=TOOL_PROMPT,
+            tools=TOOLS,
+            max_tokens=self.max_tokens,
+            temperature=0,
+            stream=True,
+        )
+        async for chunk in stream:
+            for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                if tc.function and tc.function.name:
+                    names[tc.index] = names.get(tc.index, "") + tc.function.name
+                if tc.function and tc.function.arguments:
+                    args[tc.index] = args.get(tc.index, "") + tc.function.arguments
+        if not names:
+            return False, "no tool call in the stream"
+        first = min(names)
+        return _tool_call_ok(names[first], args.get(first, ""))
+
+    async def json_mode(self) -> tuple[bool, str]:
+        r = await self.client.chat.completions.create(
+            model=self.model,
+            messages=[
+                {"role": "system", "content": "Reply with a JSON object only."},
+                {"role": "user", "content": 'Give the capital of France as {"capital": "..."}.'},
+            ],
+            response_format={"type": "json_object"},
+            max_tokens=self.max_tokens,
+            temperature=0,
+        )
+        text = r.choices[0].message.content or ""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return False, f"not JSON: {text[:60]!r}"
+        return isinstance(value, dict), json.dumps(value)[:60]
+
+
+async def _timed(name: str, probe: Callable[[], Awaitable[tuple[bool, str]]], required: bool) -> CheckResult:
+    start = time.perf_counter()
+    try:
+        ok, detail = await probe()
+    except OpenAIError as exc:
+        ok, detail = False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:100]}"
+    return CheckResult(name, ok, detail, time.perf_counter() - start, required)
+
+
+async def run_check(base_url: str, model: str, api_key: str = "EMPTY") -> CheckReport:
+    """Probe a server; `base_url` ends with /v1 and `model` is resolved."""
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=120) as client:
+        c = Checker(client, model)
+        probes: list[tuple[str, Callable[[], Awaitable[tuple[bool, str]]], bool]] = [
+            ("models listed", c.models, True),
+            ("plain reply", c.plain, True),
+            ("streamed reply", c.streamed, True),
+            ("tool call", c.tool_call, True),
+            ("streamed tool call", c.streamed_tool_call, True),
+            ("JSON mode", c.json_mode, False),
+        ]
+        results = [await _timed(name, probe, required) for name, probe, required in probes]
+    return CheckReport(base_url, model, results)

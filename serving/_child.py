@@ -1,0 +1,77 @@
+"""The embedded server's own process: llama.cpp's HTTP server, in-process via xllamacpp.
+
+Run by serving._embedded as `python -m serving._child ...`; a separate process so that it can
+be stopped, so that a crash is seen as an exit code, and so that llama.cpp's log goes to a file.
+xllamacpp is pinned to 0.2.12: 0.2.13+ changed llama.cpp's tool-call parser and returns no
+tool calls for the packaged Qwen2.5-Coder model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import sys
+import threading
+
+
+def _die_with_parent(parent_pid: int, stop: threading.Event) -> None:
+    """An `auto` server must not outlive the run that started it, even if that run is killed."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent_pid:
+                stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m serving._child")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--alias", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--ctx", type=int, required=True, help="context tokens per slot")
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--parent-pid", type=int, default=0, help="exit when this process exits")
+    args = ap.parse_args(argv)
+
+    stop = threading.Event()
+    if args.parent_pid:
+        _die_with_parent(args.parent_pid, stop)
+
+    import xllamacpp as xlc
+
+    params = xlc.CommonParams()
+    params.model.path = args.model
+    params.model_alias = args.alias
+    params.hostname = args.host  # 0.2.12 has `hostname`; later versions `hostnames`
+    params.port = args.port
+    # llama.cpp splits n_ctx across the slots; --ctx is what one conversation may use
+    params.n_ctx = args.ctx * args.parallel
+    params.n_parallel = args.parallel
+    params.cpuparams.n_threads = args.threads
+    params.cpuparams_batch.n_threads = args.threads
+    params.use_jinja = True  # the GGUF's own chat template and llama.cpp's native tool-call parsing
+    params.warmup = False  # saves ~1 s of start; the first request pays it instead
+    server = xlc.Server(params)  # returns once the model is loaded and the port listens
+    # after Server(): llama.cpp installs its own handlers, which stop its loop but not this process
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    sys.stderr.write(f"serving {args.alias} at http://{args.host}:{args.port}/v1\n")
+    stop.wait()
+    del server
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""`python -m serving up | status | down | check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from serving._check import CheckReport, run_check
+from serving._embedded import (
+    DEFAULT_CTX,
+    DEFAULT_PARALLEL,
+    SERVER_NAME,
+    EmbeddedServer,
+    ServerConfig,
+    stop_pid,
+)
+from serving._endpoint import EndpointError, open_endpoint
+from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
+from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
+from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m serving", description="The bundled model server.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the bundled server (embedded CPU server, or vLLM)")
+    up.add_argument("--engine", choices=["embedded", "vllm"], default="embedded")
+    up.add_argument(
+        "--model", help=f"packaged model ({', '.join(PACKAGED_MODELS)}) or a path to a .gguf file"
+    )
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, help="default 8080 (embedded), 8000 (vllm)")
+    up.add_argument("--ctx", type=int, default=DEFAULT_CTX, help="context tokens per slot (embedded)")
+    up.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL, help="server slots (embedded)")
+    up.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (embedded)")
+    up.add_argument("--detach", action="store_true", help="return once ready; stop with `down`")
+    up.add_argument("--timeout", type=float, help="seconds to wait for health (120 embedded, 900 vllm)")
+    up.add_argument("--profile", help="vLLM profile from serving/profiles.yaml")
+    up.add_argument("--print-command", action="store_true", help="print the vllm command, do not run it")
+    up.add_argument("--max-model-len", type=int, help="override the profile's (vllm)")
+    up.add_argument("--tensor-parallel-size", type=int, help="override the profile's (vllm)")
+    up.add_argument("--chat-template-dir", type=Path, help="vLLM's examples/ directory (vllm)")
+
+    sub.add_parser("status", help="show the bundled server started with `up`")
+    sub.add_parser("down", help="stop the bundled server started with `up`")
+
+    check = sub.add_parser("check", help="probe an OpenAI-compatible server for what agents need")
+    check.add_argument("--base-url", default=os.environ.get("LLM_BASE_URL", "auto"))
+    check.add_argument("--model", default=os.environ.get("LLM_MODEL", "auto"))
+    check.add_argument("--api-key", default=os.environ.get("LLM_API_KEY", "EMPTY"))
+    return ap
+
+
+def _assemble_with_progress(name: str | None) -> ModelChoice:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = int(bar.add_task(f"{stage} the packaged model", total=total))
+            bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
+
+        return resolve_model(name, progress)
+
+
+def _rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _refuse_if_running() -> None:
+    state = read_state()
+    if state is not None:
+        raise EndpointError(
+            f"a bundled server is already running at {state.url} (pid {state.pid}, {state.model}); "
+            "`python -m serving down` stops it",
+            url=state.url,
+        )
+
+
+def _serve_foreground(server: EmbeddedServer, state: ServerState) -> int:
+    """Keep the server until Ctrl-C / SIGTERM, or report its crash."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while server.wait(1.0) is None:
+            pass
+        if read_state() is None:  # `down` stopped it
+            return 0
+        err.print(f"error: {server.crash_message()}")
+        return 1
+    except KeyboardInterrupt:
+        err.print("stopping ...")
+        return 0
+    finally:
+        server.stop()
+        clear_state(server.pid)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _up(args: argparse.Namespace) -> int:
+    if args.engine == "vllm":
+        return _up_vllm(args)
+    if args.profile or args.print_command:
+        raise EndpointError("--profile and --print-command need --engine vllm", url="auto")
+    _refuse_if_running()
+    choice = _assemble_with_progress(args.model)
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = ServerConfig(
+        model_path=choice.path,
+        alias=choice.alias,
+        host=args.host,
+        port=args.port or 8080,
+        ctx=args.ctx,
+        parallel=args.parallel,
+        threads=args.threads,
+        log_path=directory / "server.log",
+        detach=args.detach,
+    )
+    server = EmbeddedServer(config)
+    started = time.perf_counter()
+    server.start(timeout=args.timeout or 120.0, status=lambda line: err.print(line))
+    assert server.pid is not None
+    state = ServerState(
+        server.base_url, server.pid, choice.alias, "embedded", time.time(), str(config.log_path)
+    )
+    write_state(state)
+    out.print(
+        f"{SERVER_NAME} ready at {server.base_url} (pid {server.pid}, model {choice.alias}, "
+        f"{time.perf_counter() - started:.1f} s)"
+    )
+    if args.detach:
+        out.print("`python -m serving down` stops it")
+        return 0
+    out.print("Ctrl-C stops it")
+    return _serve_foreground(server, state)
+
+
+def _up_vllm(args: argparse.Namespace) -> int:
+    if not args.profile:
+        raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
+    options = VllmOptions(
+        host=args.host,
+        port=args.port or 8000,
+        max_model_len=args.max_model_len,
+        tensor_parallel_size=args.tensor_parallel_size,
+        chat_template_dir=args.chat_template_dir,
+    )
+    argv = vllm_argv(args.profile, options)
+    if args.print_command:
+        out.print(shlex.join(argv), soft_wrap=True)
+        return 0
+    _refuse_if_running()
+    command = check_launchable(argv)
+    profile = get_profile(args.profile)
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = ServerConfig(
+        model_path=Path(profile.model),
+        alias=profile.served_name,
+        host=args.host,
+        port=options.port,
+        log_path=directory / "server.log",
+        detach=args.detach,
+    )
+    server = EmbeddedServer(config, command=command, name=f"vLLM server ({args.profile})")
+    err.print(f"starting: {shlex.join(command)}")
+    server.start(timeout=args.timeout or 900.0, status=lambda line: err.print(line))
+    assert server.pid is not None
+    state = ServerState(
+        server.base_url, server.pid, profile.served_name, "vllm", time.time(), str(config.log_path)
+    )
+    write_state(state)
+    out.print(f"vLLM ready at {server.base_url} (pid {server.pid}, model {profile.served_name})")
+    if args.detach:
+        return 0
+    return _serve_foreground(server, state)
+
+
+def _status() -> int:
+    state = read_state()
+    if state is None:
+        out.print("no bundled server is running (`python -m serving up` starts one)")
+        return 1
+    rss = _rss_mib(state.pid)
+    out.print(f"running: {state.url}")
+    out.print(f"  engine  {state.engine}")
+    out.print(f"  model   {state.model}")
+    out.print(f"  pid     {state.pid}" + (f" (RSS {rss:.0f} MiB)" if rss is not None else ""))
+    out.print(f"  uptime  {uptime(state):.0f} s")
+    if state.log:
+        out.print(f"  log     {state.log}")
+    return 0
+
+
+def _down() -> int:
+    state = read_state()
+    if state is None:
+        out.print("no bundled server is running")
+        return 0
+    stopped = stop_pid(state.pid)
+    clear_state(state.pid)
+    if not stopped:
+        err.print(f"error: could not stop pid {state.pid}")
+        return 1
+    out.print(f"stopped the bundled server at {state.url} (pid {state.pid})")
+    return 0
+
+
+def print_report(report: CheckReport) -> None:
+    table = Table(title=f"{report.base_url}  model {report.model}")
+    table.add_column("check")
+    table.add_column("result")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    for r in report.results:
+        mark = "[green]ok[/]" if r.ok else ("[red]FAIL[/]" if r.required else "[yellow]no[/]")
+        table.add_row(r.name, mark, f"{r.seconds:.1f}", r.detail)
+    out.print(table)
+
+
+async def _check(args: argparse.Namespace) -> int:
+    async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
+        if ep.started_server:
+            err.print(f"(started the {SERVER_NAME} for this check; it stops afterwards)")
+        report = await run_check(ep.base_url, ep.model, ep.api_key)
+    print_report(report)
+    if not report.ok:
+        failed = ", ".join(r.name for r in report.results if r.required and not r.ok)
+        err.print(f"error: {report.base_url} failed: {failed}")
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            return _up(args)
+        if args.command == "status":
+            return _status()
+        if args.command == "down":
+            return _down()
+        return asyncio.run(_check(args))
+    except EndpointError as exc:
+        err.print(f"error: {exc}", soft_wrap=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
