@@ -1,0 +1,35 @@
+"""Gateway settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+__all__ = ["GatewayConfig", "default_db_path"]
+
+APP_NAME = "agentteams"
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME)) / "gateway.sqlite3"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    scenario_dirs: tuple[Path, ...] = ()
+    db_path: Path | None = None  # None: default_db_path()
+    keys: tuple[str, ...] = ()  # none: dev mode, loopback clients only
+    # override the scenarios' model endpoint (else their YAML decides, e.g. LLM_BASE_URL / auto)
+    base_url: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    max_messages: int = 256  # per chat request, per thread creation
+    max_concurrent_per_key: int = 16
+    max_active_runs: int = 256  # runs beyond it wait `queued`
+    run_timeout_s: float = 600.0
+
+    def resolved_db_path(self) -> Path:
+        return self.db_path if self.db_path is not None else default_db_path()
