@@ -15,6 +15,7 @@ from types import FrameType
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from serving._check import CheckReport, run_check
 from serving._embedded import (
@@ -30,8 +31,9 @@ from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
 from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
+out = Console(highlight=False, markup=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,7 +181,7 @@ def _up_vllm(args: argparse.Namespace) -> int:
     )
     argv = vllm_argv(args.profile, options)
     if args.print_command:
-        out.print(shlex.join(argv), soft_wrap=True)
+        out.print(shlex.join(argv))
         return 0
     _refuse_if_running()
     command = check_launchable(argv)
@@ -245,7 +247,7 @@ def print_report(report: CheckReport) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("detail", overflow="fold")
     for r in report.results:
-        mark = "[green]ok[/]" if r.ok else ("[red]FAIL[/]" if r.required else "[yellow]no[/]")
+        mark = Text("ok", "green") if r.ok else (Text("FAIL", "red") if r.required else Text("no", "yellow"))
         table.add_row(r.name, mark, f"{r.seconds:.1f}", r.detail)
     out.print(table)
 
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             return _down()
         return asyncio.run(_check(args))
     except EndpointError as exc:
-        err.print(f"error: {exc}", soft_wrap=True)
+        err.print(f"error: {exc}")
         return 1
 
 
