@@ -160,7 +160,7 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
             )
         tag = str(ctx.get("tag", ""))
         return (
-            f"unknown {field_name} type {tag!r} (expected one of {', '.join(tags)}{did_you_mean(tag, tags)})",
+            f"unknown {'.'.join(map(str, path)) or field_name} type {tag!r} (expected one of {', '.join(tags)}{did_you_mean(tag, tags)})",
             (*path, "type"),
             False,
         )
@@ -186,13 +186,16 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
             False,
         )
     message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error":
+        return f"{'.'.join(map(str, path)) or 'scenario'}: {message}", path, False
     return f"bad value {_shown(value)} for {key!r}: {message}", path, False
 
 
 def from_validation_error(
     exc: ValidationError, root: type[BaseModel], doc: LocatedDocument, file: str
 ) -> ScenarioError:
-    errors = exc.errors()
+    # An unknown key is usually a typo of a required one: report the typo, not the absence.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     # A smart union reports one error per branch; the first is the most specific one.
     message, path, at_key = describe(errors[0], root, doc)
     if len(errors) > 1 and not _same_place(errors):

@@ -294,7 +294,13 @@ class ScriptedModelServer:
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app(), log_level="warning", lifespan="off", ws="none", access_log=False, timeout_keep_alive=30
+            self._app(),
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            access_log=False,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=1,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
