@@ -66,6 +66,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.log_level != "debug":
+        # AutoGen logs every message event at INFO; the HTTP clients log every request
+        for noisy in ("autogen_core", "autogen_agentchat", "httpx", "httpx2", "mcp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

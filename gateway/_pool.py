@@ -17,6 +17,7 @@ from typing import Any
 from autogen_agentchat.messages import (
     BaseChatMessage,
     ModelClientStreamingChunkEvent,
+    StopMessage,
     ToolCallExecutionEvent,
     ToolCallRequestEvent,
 )
@@ -196,7 +197,7 @@ def convert(item: Any) -> list[RunEvent]:
     if isinstance(item, ToolCallExecutionEvent):
         return [ToolResult(item.source, r.call_id, r.name, r.content, bool(r.is_error)) for r in item.content]
     if isinstance(item, BaseChatMessage):
-        if item.source == "user":
-            return []  # the task (or history) echoed back
+        if item.source == "user" or isinstance(item, StopMessage):
+            return []  # the task (or history) echoed back; the termination notice
         return [AgentMessage(item.source, item.to_text(), _usage(item))]
     return []
