@@ -57,7 +57,12 @@ function startTurn(agent) {
 }
 
 function closeTurn() {
-  if (state.openTurn) state.openTurn.classList.remove("streaming");
+  if (state.openTurn) {
+    state.openTurn.classList.remove("streaming");
+    // the stop word is for the team, not for the reader
+    const text = state.openTurn.querySelector(".text");
+    text.textContent = text.textContent.replace(/\s*\bTERMINATE\b[.!]?\s*$/, "");
+  }
   state.openTurn = null;
 }
 
