@@ -163,7 +163,9 @@ async def _timed(name: str, probe: Callable[[], Awaitable[tuple[bool, str]]], re
 
 async def run_check(base_url: str, model: str, api_key: str = "EMPTY") -> CheckReport:
     """Probe a server; `base_url` ends with /v1 and `model` is resolved."""
-    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=120) as client:
+    # retries: llama.cpp (cpp-httplib) closes a keep-alive connection after a few requests, and
+    # reusing it just then fails once with a connection error
+    async with AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=2, timeout=120) as client:
         c = Checker(client, model)
         probes: list[tuple[str, Callable[[], Awaitable[tuple[bool, str]]], bool]] = [
             ("models listed", c.models, True),
