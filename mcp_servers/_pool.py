@@ -13,7 +13,7 @@ from autogen_core import CancellationToken
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
 from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams, StreamableHttpServerParams
 
-from mcp_servers.spec import HttpServerSpec, McpServerSpec, StdioServerSpec
+from mcp_servers.spec import McpServerSpec, StdioServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,11 @@ class SharedMcpServer(Workbench):
 
     async def _open(self) -> None:
         spec = self.spec
-        if isinstance(spec, StdioServerSpec) and spec.command != "python" and shutil.which(spec.command) is None:
+        if (
+            isinstance(spec, StdioServerSpec)
+            and spec.command != "python"
+            and shutil.which(spec.command) is None
+        ):
             raise McpStartError(self.name, f"command not found: {spec.command!r}")
         timeout = spec.startup_timeout if isinstance(spec, StdioServerSpec) else spec.timeout
         workbench = McpWorkbench(_server_params(spec))
@@ -162,7 +166,9 @@ def _innermost(exc: BaseException) -> BaseException:
 
 def _session_lost(result: ToolResult) -> bool:
     text = result.to_text().lower()
-    return any(marker in text for marker in ("closedresourceerror", "brokenresourceerror", "connection closed"))
+    return any(
+        marker in text for marker in ("closedresourceerror", "brokenresourceerror", "connection closed")
+    )
 
 
 def _error_result(tool: str, message: str) -> ToolResult:
@@ -203,5 +209,3 @@ class McpSessionPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(server.stop() for server in self._servers.values()))
-
-

@@ -1,8 +1,8 @@
 """Scenarios: YAML files that declare models, MCP servers, tools, agents and a team.
 
-    from scenarios import load_scenario
-    async with load_scenario("travel_planning") as scenario:
-        result = await scenario.run("Plan a 3 day trip to Nepal.")
+from scenarios import load_scenario
+async with load_scenario("travel_planning") as scenario:
+    result = await scenario.run("Plan a 3 day trip to Nepal.")
 """
 
 from scenarios._errors import ScenarioError

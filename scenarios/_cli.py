@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-stream", action="store_true", help="print whole messages, not tokens as they come")
     run.add_argument("--transcript", type=Path, metavar="FILE", help="write every event as JSON lines")
     run.add_argument("--max-messages", type=int, metavar="N", help="safety cap on agent messages")
-    run.add_argument("--scenarios", action="append", default=[], metavar="DIR", help="extra scenario directory")
+    run.add_argument(
+        "--scenarios", action="append", default=[], metavar="DIR", help="extra scenario directory"
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
 
     lst = sub.add_parser("list", help="list the scenarios found")
@@ -52,8 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _LogFormat(logging.Formatter):
+    """Progress lines plain, problems prefixed with their level, details only with -v."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if self.verbose:
+            return f"{record.levelname.lower()} {record.name}: {message}"
+        return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogFormat(verbose))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("serving").setLevel(logging.INFO)
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
@@ -118,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
     except (ScenarioError, EndpointError, McpStartError) as exc:
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True)
+        Console(stderr=True, highlight=False).print(
+            f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True
+        )
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

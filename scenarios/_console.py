@@ -65,7 +65,11 @@ class ConsoleView:
         elif isinstance(item, ToolCallExecutionEvent):
             self._header(item.source)
             for result in item.content:
-                text = result.content if len(result.content) <= _RESULT_PREVIEW else result.content[:_RESULT_PREVIEW] + "…"
+                text = (
+                    result.content
+                    if len(result.content) <= _RESULT_PREVIEW
+                    else result.content[:_RESULT_PREVIEW] + "…"
+                )
                 style = "red" if result.is_error else "green"
                 mark = "✗" if result.is_error else "←"
                 self.console.print(Text(f"  {mark} {result.name}: {text}", style=style))
@@ -89,7 +93,11 @@ class ConsoleView:
         table.add_column("seconds", justify="right")
         for name, usage in result.usage.items():
             table.add_row(
-                name, str(usage.turns), str(usage.prompt_tokens), str(usage.completion_tokens), f"{usage.seconds:.1f}"
+                name,
+                str(usage.turns),
+                str(usage.prompt_tokens),
+                str(usage.completion_tokens),
+                f"{usage.seconds:.1f}",
             )
         total = result.total
         table.add_row(
@@ -124,7 +132,7 @@ class TranscriptWriter:
                 "usage": {name: vars(usage) for name, usage in item.usage.items()},
             }
         else:
-            record = item.dump()
+            record = dict(item.dump())
         record["t"] = round(time.perf_counter() - self._started, 3)
         self._out.write(json.dumps(record, default=str) + "\n")
         self._out.flush()

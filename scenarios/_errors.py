@@ -44,9 +44,14 @@ _EXPECTED_TYPE = {
 def _type_name(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+    }.get(type(value), type(value).__name__)
 
 
 def _shown(value: Any) -> str:
@@ -98,7 +103,7 @@ def model_at(root: type[BaseModel], path: Path, data: Any) -> type[BaseModel] | 
             if container is None:
                 return None
             annotation = get_args(container)[-1]
-        node = node[segment] if isinstance(node, dict | list) and _has(node, segment) else None
+        node = node[segment] if isinstance(node, dict | list) and _has(node, segment) else None  # type: ignore[index]
     return _pick_model(annotation, node)
 
 
@@ -160,12 +165,15 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
             )
         tag = str(ctx.get("tag", ""))
         return (
-            f"unknown {'.'.join(map(str, path)) or field_name} type {tag!r} (expected one of {', '.join(tags)}{did_you_mean(tag, tags)})",
+            f"unknown {'.'.join(map(str, path)) or field_name} type {tag!r} "
+            f"(expected one of {', '.join(tags)}{did_you_mean(tag, tags)})",
             (*path, "type"),
             False,
         )
     if kind == "literal_error":
-        choices = [c.strip().strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")]
+        choices = [
+            c.strip().strip("'") for c in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
+        ]
         return (
             f"bad value {_shown(value)} for {key!r} (expected one of {', '.join(choices)}"
             f"{did_you_mean(str(value), choices)})",
@@ -175,7 +183,8 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
     family = kind.split("_")[0]
     if kind.endswith(("_type", "_parsing")) and family in _EXPECTED_TYPE:
         return (
-            f"wrong type for {key!r}: got {_shown(value)} ({_type_name(value)}); expected {_EXPECTED_TYPE[family]}",
+            f"wrong type for {key!r}: got {_shown(value)} ({_type_name(value)}); "
+            f"expected {_EXPECTED_TYPE[family]}",
             path,
             False,
         )

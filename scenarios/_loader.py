@@ -54,7 +54,9 @@ def _files(dirs: list[Path]) -> dict[str, Path]:
     return found
 
 
-def scenario_path(name_or_path: str | os.PathLike[str], scenario_dirs: Iterable[str | os.PathLike[str]] = ()) -> Path:
+def scenario_path(
+    name_or_path: str | os.PathLike[str], scenario_dirs: Iterable[str | os.PathLike[str]] = ()
+) -> Path:
     """A scenario file from a path, or from a name looked up in the scenario directories."""
     text = os.fspath(name_or_path)
     if text.endswith(SUFFIXES) or os.sep in text or "/" in text:
@@ -121,4 +123,3 @@ def _check_python_tools(loaded: LoadedSpec) -> None:
             build_function_tool(name, tool)
         except ToolImportError as exc:
             raise loaded.error_at(("tools", name, "function"), f"tool {name!r}: {exc}") from exc
-

@@ -14,7 +14,7 @@ import httpx
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
-from autogen_core.tools import StaticWorkbench, Workbench
+from autogen_core.tools import BaseTool, StaticWorkbench, Workbench
 
 from agents import (
     AgentSpec,
@@ -115,7 +115,11 @@ class Scenario:
         endpoints: dict[tuple[str, str, str], Any] = {}
         for name in self.spec.used_model_names():
             spec = self.spec.models[name]
-            triple = (base_override or spec.base_url, model_override or spec.model, key_override or spec.api_key)
+            triple = (
+                base_override or spec.base_url,
+                model_override or spec.model,
+                key_override or spec.api_key,
+            )
             if triple not in endpoints:
                 endpoints[triple] = await stack.enter_async_context(open_endpoint(*triple))
             endpoint = endpoints[triple]
@@ -141,8 +145,10 @@ class Scenario:
 
     def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
         assert self._pool is not None or not any(t in self.spec.mcp_servers for t in agent.tools)
-        workbenches: list[Workbench] = [self._pool[t] for t in agent.tools if t in self.spec.mcp_servers and self._pool]
-        python_tools = []
+        workbenches: list[Workbench] = [
+            self._pool[t] for t in agent.tools if t in self.spec.mcp_servers and self._pool
+        ]
+        python_tools: list[BaseTool[Any, Any]] = []
         for name in agent.tools:
             tool_spec = None if name in self.spec.mcp_servers else self.spec.python_tool(name)
             if tool_spec is not None:
@@ -160,7 +166,9 @@ class Scenario:
         if not text:
             raise ScenarioError(f"no task: give one with --task, or set `task:` in {self.file}")
         messages: list[BaseChatMessage] = [
-            TextMessage(content=turn.content, source="user" if turn.role == "user" else turn.name or "assistant")
+            TextMessage(
+                content=turn.content, source="user" if turn.role == "user" else turn.name or "assistant"
+            )
             for turn in history
         ]
         messages.append(TextMessage(content=text, source="user"))
@@ -193,7 +201,7 @@ class Scenario:
     ) -> AsyncIterator[RunItem]:
         """Every AgentChat event of one run as it happens, then the RunResult."""
         if self._stack is None:
-            raise RuntimeError(f"open the scenario first: `async with load_scenario(...) as scenario:`")
+            raise RuntimeError("open the scenario first: `async with load_scenario(...) as scenario:`")
         messages = self._task_messages(task, history)
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
@@ -208,7 +216,9 @@ class Scenario:
             for name in team_spec.participants
         ]
         selector = (
-            MeteredClient(self._clients[team_spec.model], ledger, "selector") if team_spec.type == "selector" else None
+            MeteredClient(self._clients[team_spec.model], ledger, "selector")
+            if team_spec.type == "selector"
+            else None
         )
         team = build_team(team_spec, agents, selector_client=selector, max_messages=self._max_messages)
         if state:
@@ -219,7 +229,7 @@ class Scenario:
                 messages,
                 agent_names=team_spec.participants,
                 ledger=ledger,
-                timeout=team_spec.timeout,
+                time_limit=team_spec.timeout,
                 cancellation_token=cancellation_token,
             ):
                 yield item
@@ -231,7 +241,9 @@ class Scenario:
         for resolved in self._resolved.values():
             url = resolved.base_url
             try:
-                async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), trust_env=False) as client:
+                async with httpx.AsyncClient(
+                    timeout=httpx.Timeout(5.0, connect=2.0), trust_env=False
+                ) as client:
                     await client.get(f"{url}/models")
             except httpx.HTTPError as exc:
                 raise EndpointError(

@@ -103,10 +103,14 @@ class ScenarioSpec(BaseModel):
             tools = self.tool_names()
             for j, tool in enumerate(agent.tools):
                 if tool not in tools:
-                    yield SpecProblem(("agents", i, "tools", j), unknown_name("tool or MCP server", tool, tools))
+                    yield SpecProblem(
+                        ("agents", i, "tools", j), unknown_name("tool or MCP server", tool, tools)
+                    )
         for name in self.tools:
             if name in self.mcp_servers:
-                yield SpecProblem(("tools", name), f"tool {name!r} has the name of an MCP server", at_key=True)
+                yield SpecProblem(
+                    ("tools", name), f"tool {name!r} has the name of an MCP server", at_key=True
+                )
         if self.team is None:
             if len(self.agents) > 1:
                 yield SpecProblem(
@@ -129,7 +133,11 @@ def _termination_problems(spec: TerminationSpec, path: Path, agents: list[str]) 
         sources = [spec.source_match] if isinstance(spec.source_match, str) else spec.source_match
         for j, source in enumerate(sources):
             if source not in agents:
-                where = (*path, "source_match") if isinstance(spec.source_match, str) else (*path, "source_match", j)
+                where = (
+                    (*path, "source_match")
+                    if isinstance(spec.source_match, str)
+                    else (*path, "source_match", j)
+                )
                 yield SpecProblem(where, unknown_name("agent", source, agents))
     for key in ("any", "all"):
         children: list[TerminationSpec] | None = getattr(spec, key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from autogen_agentchat.base import ChatAgent, TerminationCondition
+from autogen_agentchat.base import ChatAgent, Team, TerminationCondition
 from autogen_agentchat.conditions import TimeoutTermination
 from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import ChatCompletionClient
@@ -27,7 +27,7 @@ def build_team(
 ) -> BaseGroupChat:
     """A team over already-built agents, in `spec.participants` order."""
     by_name = {agent.name: agent for agent in agents}
-    participants: list[ChatAgent] = [by_name[name] for name in spec.participants]
+    participants: list[ChatAgent | Team] = [by_name[name] for name in spec.participants]
     cap, timeout = team_limits(spec, max_messages)
     termination: TerminationCondition = TimeoutTermination(timeout)
     if spec.termination is not None:

@@ -45,12 +45,12 @@ async def stream_team(
     *,
     agent_names: Collection[str],
     ledger: UsageLedger,
-    timeout: float,
+    time_limit: float,
     cancellation_token: CancellationToken | None = None,
 ) -> AsyncIterator[RunItem]:
     """Yield every event of one run, then a RunResult.
 
-    `timeout` is also enforced while a turn is in flight: the termination condition only
+    `time_limit` is also enforced while a turn is in flight: the termination condition only
     looks at finished turns, so a model call that never returns would outlive it.
     """
     token = cancellation_token or CancellationToken()
@@ -67,7 +67,7 @@ async def stream_team(
         timed_out = True
         token.cancel()
 
-    watchdog = asyncio.get_running_loop().call_later(timeout + HARD_TIMEOUT_GRACE_S, hard_timeout)
+    watchdog = asyncio.get_running_loop().call_later(time_limit + HARD_TIMEOUT_GRACE_S, hard_timeout)
     stream = team.run_stream(task=task, cancellation_token=token)
     finished = False
     try:
@@ -89,7 +89,7 @@ async def stream_team(
         except asyncio.CancelledError:
             if not timed_out:
                 raise
-            stop_reason = f"Timed out after {timeout:g} s with a turn still running."
+            stop_reason = f"Timed out after {time_limit:g} s with a turn still running."
         finished = True
     finally:
         watchdog.cancel()

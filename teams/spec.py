@@ -16,7 +16,9 @@ class TerminationSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     text_mention: str | None = Field(default=None, description="Stop when a message contains this text.")
-    source_match: str | list[str] | None = Field(default=None, description="Stop once these agents have spoken.")
+    source_match: str | list[str] | None = Field(
+        default=None, description="Stop once these agents have spoken."
+    )
     max_messages: int | None = Field(default=None, ge=1, description="Stop after this many messages.")
     token_budget: int | None = Field(default=None, ge=1, description="Stop once this many tokens were used.")
     timeout: float | None = Field(default=None, gt=0, description="Stop after this many seconds.")

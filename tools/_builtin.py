@@ -29,9 +29,9 @@ def _evaluate(node: ast.AST) -> float:
         right = _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > 100:
             raise ValueError("exponent too large")
-        return _BINARY[type(node.op)](_evaluate(node.left), right)  # type: ignore[no-any-return]
+        return _BINARY[type(node.op)](_evaluate(node.left), right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_evaluate(node.operand))  # type: ignore[no-any-return]
+        return _UNARY[type(node.op)](_evaluate(node.operand))
     raise ValueError(f"unsupported expression: {ast.unparse(node)}")
 
 

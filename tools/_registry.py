@@ -32,7 +32,7 @@ def import_callable(path: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise ToolImportError(f"{path!r} is not callable")
-    return target  # type: ignore[no-any-return]
+    return target
 
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
@@ -67,7 +67,8 @@ def _with_documented_parameters(function: Callable[..., Any]) -> Callable[..., A
         return function
     hints = typing.get_type_hints(function, include_extras=True)
     annotations = {
-        name: Annotated[hint, documented[name]] if name in documented else hint for name, hint in hints.items()
+        name: Annotated[hint, documented[name]] if name in documented else hint
+        for name, hint in hints.items()
     }
     if inspect.iscoroutinefunction(function):
 
@@ -84,7 +85,9 @@ def _with_documented_parameters(function: Callable[..., Any]) -> Callable[..., A
     signature = inspect.signature(function)
     wrapper.__annotations__ = annotations
     wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[p.replace(annotation=annotations.get(p.name, p.annotation)) for p in signature.parameters.values()],
+        parameters=[
+            p.replace(annotation=annotations.get(p.name, p.annotation)) for p in signature.parameters.values()
+        ],
         return_annotation=annotations.get("return", signature.return_annotation),
     )
     return wrapper

@@ -12,7 +12,9 @@ import pytest
 
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 
-TIME = StdioServerSpec(type="stdio", command="python", args=["-m", "mcp_server_time", "--local-timezone", "Asia/Seoul"])
+TIME = StdioServerSpec(
+    type="stdio", command="python", args=["-m", "mcp_server_time", "--local-timezone", "Asia/Seoul"]
+)
 
 
 def _time_servers() -> list[int]:
@@ -39,8 +41,10 @@ async def test_one_process_per_server_shared_and_gone_after_close() -> None:
         names = [t["name"] for t in await pool["time"].list_tools()]
         assert names == ["get_current_time", "convert_time"]
         first = await pool["time"].call_tool("get_current_time", {"timezone": "Asia/Seoul"})
-        second = await pool["time"].call_tool("convert_time", {
-            "source_timezone": "Asia/Seoul", "time": "09:00", "target_timezone": "Europe/Paris"})
+        second = await pool["time"].call_tool(
+            "convert_time",
+            {"source_timezone": "Asia/Seoul", "time": "09:00", "target_timezone": "Europe/Paris"},
+        )
         assert json.loads(first.to_text())["timezone"] == "Asia/Seoul"
         assert json.loads(second.to_text())["target"]["timezone"] == "Europe/Paris"
         assert len(_time_servers()) == 1
@@ -76,7 +80,9 @@ async def test_a_tool_error_is_a_result_not_an_exception() -> None:
 
 
 async def test_a_server_that_exits_at_start_is_named() -> None:
-    pool = McpSessionPool({"broken": StdioServerSpec(type="stdio", command=sys.executable, args=["-c", "pass"])})
+    pool = McpSessionPool(
+        {"broken": StdioServerSpec(type="stdio", command=sys.executable, args=["-c", "pass"])}
+    )
     with pytest.raises(McpStartError) as info:
         await pool.start()
     assert str(info.value).startswith(f"MCP server 'broken': could not start `{sys.executable} -c pass` (")

@@ -11,7 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from autogen_agentchat.messages import ModelClientStreamingChunkEvent, ToolCallExecutionEvent, ToolCallRequestEvent
+from autogen_agentchat.messages import (
+    ModelClientStreamingChunkEvent,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+)
 
 import teams._run
 from scenarios import RunResult, load_scenario
@@ -40,7 +44,9 @@ async def test_travel_planning_speaks_in_order_and_stops_at_the_summary() -> Non
     assert result.final_text == "Final plan: Kathmandu, Bhaktapur, Nagarkot, momo, namaste."
     assert "TERMINATE" in result.stop_reason
     assert set(result.usage) == set(TRAVEL)
-    assert all(u.turns == 1 and u.prompt_tokens > 0 and u.completion_tokens > 0 for u in result.usage.values())
+    assert all(
+        u.turns == 1 and u.prompt_tokens > 0 and u.completion_tokens > 0 for u in result.usage.values()
+    )
     assert result.total.prompt_tokens == sum(u.prompt_tokens for u in result.usage.values())
     assert server.calls == 4
 
@@ -163,7 +169,10 @@ async def test_a_tool_the_model_invents_reaches_it_as_an_error_not_a_crash() -> 
 
 
 async def test_malformed_tool_arguments_reach_the_model_as_an_error() -> None:
-    replies = [Reply.tool_call("get_current_time", '{"timezone": "Asia/Seoul"'), Reply.text("Oops. TERMINATE")]
+    replies = [
+        Reply.tool_call("get_current_time", '{"timezone": "Asia/Seoul"'),
+        Reply.text("Oops. TERMINATE"),
+    ]
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("time_assistant", base_url=server.base_url, model=server.model) as scenario:
             events = [item async for item in scenario.run_stream()]

@@ -35,28 +35,50 @@ def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
 
 def test_public_import_paths() -> None:
     from agents import AgentSpec, ModelSpec, build_agent  # noqa: F401
-    from mcp_servers import McpSessionPool, McpServerSpec  # noqa: F401
+    from mcp_servers import McpServerSpec, McpSessionPool  # noqa: F401
     from scenarios import ChatTurn, RunResult, Scenario, ScenarioError, load_scenario  # noqa: F401
     from teams import TeamSpec, TerminationSpec, build_team  # noqa: F401
     from tools import PythonToolSpec, build_function_tool  # noqa: F401
 
     assert sorted(scenarios.__all__) == [
-        "AgentUsage", "ChatTurn", "RunResult", "Scenario", "ScenarioError", "ScenarioInfo", "ScenarioSpec",
-        "json_schema", "list_scenarios", "load_scenario",
+        "AgentUsage",
+        "ChatTurn",
+        "RunResult",
+        "Scenario",
+        "ScenarioError",
+        "ScenarioInfo",
+        "ScenarioSpec",
+        "json_schema",
+        "list_scenarios",
+        "load_scenario",
     ]
 
 
 def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path: Path) -> None:
     replies = [
-        Reply.text("Day 1 Kathmandu"), Reply.text("Eat momo"), Reply.text("Say namaste"),
+        Reply.text("Day 1 Kathmandu"),
+        Reply.text("Eat momo"),
+        Reply.text("Say namaste"),
         Reply.text("The full plan. TERMINATE"),
     ]
     transcript = tmp_path / "run.jsonl"
     with ScriptedModelServer(replies) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "scenarios.travel_planning", "--base-url", server.base_url,
-             "--model", server.model, "--transcript", str(transcript)],
-            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"},
+            [
+                sys.executable,
+                "-m",
+                "scenarios.travel_planning",
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--transcript",
+                str(transcript),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "120"},
         )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
@@ -74,9 +96,25 @@ def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path:
 def test_cli_no_stream_prints_whole_messages_once(tmp_path: Path) -> None:
     with ScriptedModelServer([Reply.text("It is noon. TERMINATE")]) as server:
         proc = subprocess.run(
-            [sys.executable, "-m", "scenarios", "run", "travel_planning", "--no-stream", "--max-messages", "1",
-             "--base-url", server.base_url, "--model", server.model, "--task", "Plan Seoul."],
-            capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "scenarios",
+                "run",
+                "travel_planning",
+                "--no-stream",
+                "--max-messages",
+                "1",
+                "--base-url",
+                server.base_url,
+                "--model",
+                server.model,
+                "--task",
+                "Plan Seoul.",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("It is noon. TERMINATE") == 1

@@ -1,0 +1,23 @@
+"""`python -m bench NAME [args]`: run one benchmark; it prints a table and writes JSON."""
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "overhead": "per-turn cost of our layer over raw SDK calls and bare AutoGen; long conversations",
+    "model": "the embedded model server: tok/s, time to first token, prompt layouts on travel_planning",
+    "gateway": "concurrent chat-completion runs through the HTTP gateway",
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        print("usage: python -m bench NAME [args]\n")
+        for name, what in BENCHMARKS.items():
+            print(f"  {name:<10} {what}")
+        return 2
+    module = importlib.import_module(f"bench.{argv[0]}")
+    return int(module.main(argv[1:]))
+
+
+sys.exit(main(sys.argv[1:]))
