@@ -20,8 +20,13 @@ def build_agent(
     *,
     workbenches: Sequence[Workbench] = (),
     prompt_layout: str = "system_first",
+    stream_tokens: bool | None = None,
 ) -> AssistantAgent:
-    """One AssistantAgent; `prompt_layout` is the already-resolved layout for its model."""
+    """One AssistantAgent; `prompt_layout` is the already-resolved layout for its model.
+
+    `stream_tokens` overrides the spec's `streaming` (False when nobody watches the tokens:
+    every streamed chunk costs a message through AutoGen's runtime).
+    """
     context = bounded_context(spec.context)
     instruction = spec.system_message or DEFAULT_SYSTEM_MESSAGE
     system_message: str | None = instruction
@@ -35,7 +40,7 @@ def build_agent(
         model_context=context,
         description=spec.description or f"The {spec.name} agent.",
         system_message=system_message,
-        model_client_stream=spec.streaming,
+        model_client_stream=spec.streaming if stream_tokens is None else stream_tokens,
         reflect_on_tool_use=spec.reflect_on_tool_use,
         max_tool_iterations=spec.max_tool_iterations,
     )

@@ -106,7 +106,7 @@ async def yaml_team_ms(server: ScriptedModelServer, turns: int) -> float:
     )
     scenario.spec = _without_termination(scenario.spec)
     async with scenario:
-        result = await scenario.run()
+        result = await scenario.run(stream_tokens=True)
     assert sum(u.turns for u in result.usage.values()) == turns, result.stop_reason
     return result.elapsed_s / turns * 1000
 

@@ -126,7 +126,12 @@ async def chat_completions(
     summary = gw.scenario(body.model)
     if body.user and not request.headers.get("x-user-id"):
         who = Caller(who.key_id, body.user[:128])
-    execution = gw.start(summary.name, RunRequest(task=task, history=history), who, kind="chat.completion")
+    execution = gw.start(
+        summary.name,
+        RunRequest(task=task, history=history, stream_tokens=bool(body.stream)),
+        who,
+        kind="chat.completion",
+    )
     completion_id, created = new_id("chatcmpl"), int(time.time())
     if not body.stream:
         outcome = await _unless_disconnected(request, execution, execution.wait())

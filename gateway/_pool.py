@@ -131,6 +131,7 @@ class ScenarioPool:
                 history=history,
                 state=request.state,
                 cancellation_token=request.cancellation_token,
+                stream_tokens=request.stream_tokens,
             ):
                 for event in convert(item):
                     yield event

@@ -65,6 +65,8 @@ class RunRequest:
     history: Sequence[Turn] = ()
     state: dict[str, Any] | None = None
     cancellation_token: CancellationToken = field(default_factory=CancellationToken)
+    # False when no client watches tokens arrive: whole messages cost far less CPU per run
+    stream_tokens: bool = True
 
 
 @dataclass(frozen=True)

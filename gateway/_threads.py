@@ -320,7 +320,7 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
     try:
         execution = gw.start(
             scenario,
-            RunRequest(task=task, history=history, state=thread.state),
+            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
             who,
             kind="thread.run",
             on_start=on_start,

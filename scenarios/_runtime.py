@@ -181,10 +181,16 @@ class Scenario:
         history: Sequence[ChatTurn] = (),
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
+        stream_tokens: bool | None = False,
     ) -> RunResult:
+        """Run the team to its end. Tokens are not streamed unless asked: nobody sees them."""
         result: RunResult | None = None
         async for item in self.run_stream(
-            task, history=history, state=state, cancellation_token=cancellation_token
+            task,
+            history=history,
+            state=state,
+            cancellation_token=cancellation_token,
+            stream_tokens=stream_tokens,
         ):
             if isinstance(item, RunResult):
                 result = item
@@ -198,8 +204,13 @@ class Scenario:
         history: Sequence[ChatTurn] = (),
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
+        stream_tokens: bool | None = None,
     ) -> AsyncIterator[RunItem]:
-        """Every AgentChat event of one run as it happens, then the RunResult."""
+        """Every AgentChat event of one run as it happens, then the RunResult.
+
+        `stream_tokens`: None follows each agent's `streaming:`; False sends whole messages
+        only (cheaper: each token is otherwise an event through AutoGen's runtime).
+        """
         if self._stack is None:
             raise RuntimeError("open the scenario first: `async with load_scenario(...) as scenario:`")
         messages = self._task_messages(task, history)
@@ -212,6 +223,7 @@ class Scenario:
                 MeteredClient(self._clients[by_name[name].model], ledger, name),
                 workbenches=self._workbenches(by_name[name]),
                 prompt_layout=self._layout(by_name[name]),
+                stream_tokens=stream_tokens,
             )
             for name in team_spec.participants
         ]
