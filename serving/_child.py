@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ctx", type=int, required=True, help="context tokens per slot")
     ap.add_argument("--parallel", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--metrics", action="store_true", help="serve Prometheus /metrics")
     ap.add_argument("--parent-pid", type=int, default=0, help="exit when this process exits")
     args = ap.parse_args(argv)
 
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
     params.use_jinja = True  # the GGUF's own chat template and llama.cpp's native tool-call parsing
+    params.endpoint_metrics = args.metrics
     params.warmup = False  # saves ~1 s of start; the first request pays it instead
     server = xlc.Server(params)  # returns once the model is loaded and the port listens
     # after Server(): llama.cpp installs its own handlers, which stop its loop but not this process

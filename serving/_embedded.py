@@ -38,6 +38,7 @@ class ServerConfig:
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     log_path: Path | None = None
     detach: bool = False  # survive this process (`up --detach`); otherwise die with it
+    metrics: bool = False  # /metrics, e.g. prompt tokens processed (bench.model)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -102,6 +103,8 @@ class EmbeddedServer:
         argv = [sys.executable, "-m", "serving._child", "--model", str(c.model_path), "--alias", c.alias]
         argv += ["--host", c.host, "--port", str(c.port), "--ctx", str(c.ctx)]
         argv += ["--parallel", str(c.parallel), "--threads", str(c.threads)]
+        if c.metrics:
+            argv.append("--metrics")
         if not c.detach:
             argv += ["--parent-pid", str(os.getpid())]
         return argv
