@@ -139,16 +139,29 @@ async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> As
         endpoint = Endpoint(base_url=url, model=resolved, api_key=api_key, started_server=started)
         try:
             yield endpoint
-        except httpx.TransportError as exc:
-            raise _down_during_run(url, server) from exc
+        except EndpointError:
+            raise
         except Exception as exc:
-            import openai  # the agents' client raises these when the server goes away
-
-            if isinstance(exc, openai.APIConnectionError):
+            # AutoGen may wrap the client's connection error in a RuntimeError: ask the server instead
+            if await _server_gone(url, api_key, server, exc):
                 raise _down_during_run(url, server) from exc
             raise
         if server is not None and (message := server.crash_message()):
             raise EndpointError(message, url=url)
+
+
+async def _server_gone(url: str, api_key: str, server: ServerHandle | None, exc: Exception) -> bool:
+    if server is not None and server.crash_message():
+        return True
+    import openai  # the agents' client raises this when the server goes away
+
+    if isinstance(exc, httpx.TransportError | openai.APIConnectionError):
+        return True
+    try:
+        await list_models(url, api_key)
+    except EndpointError:
+        return True
+    return False
 
 
 class ServerHandle(Protocol):

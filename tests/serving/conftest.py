@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-# tests/ is on sys.path (rootless conftest) and tests/serving would otherwise be picked up as a
-# namespace package named `serving` before the editable install's finder runs.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 
 def free_port() -> int:

@@ -106,3 +106,21 @@ async def test_other_errors_pass_through(models_server: Callable[[list[str]], st
     with pytest.raises(KeyError):
         async with open_endpoint(url, "auto"):
             raise KeyError("x")
+
+
+async def test_wrapped_error_after_server_died_becomes_endpoint_error() -> None:
+    """AutoGen re-raises a participant's connection error as RuntimeError: the server is asked."""
+    srv = ScriptedModelServer([Reply.text("hi")]).start()
+    with pytest.raises(EndpointError) as info:
+        async with open_endpoint(srv.base_url, "auto"):
+            srv.stop()
+            raise RuntimeError("APIConnectionError: Connection error.")
+    assert str(info.value) == f"lost the connection to the model server at {srv.base_url} during the run"
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+async def test_unrelated_error_with_server_up_passes_through() -> None:
+    async with ScriptedModelServer([Reply.text("hi")]) as srv:
+        with pytest.raises(RuntimeError, match="tool failed"):
+            async with open_endpoint(srv.base_url, "auto"):
+                raise RuntimeError("tool failed")
