@@ -128,8 +128,8 @@ def travel_scenario_file(layout: str, rounds: int, directory: Path) -> Path:
     doc = yaml.load(Path(source).read_text())
     doc["prompt_layout"] = layout
     agents = len(doc["team"]["participants"])
-    if rounds > 1:
-        doc["team"]["termination"] = {"max_messages": agents * rounds}
+    if rounds > 1:  # the task counts as a message in AutoGen's MaxMessageTermination
+        doc["team"]["termination"] = {"max_messages": agents * rounds + 1}
     doc["team"]["max_messages"] = agents * rounds + 1
     out = directory / f"travel_{layout}_{rounds}.yaml"
     with out.open("w") as f:
@@ -234,6 +234,7 @@ async def _main(args: argparse.Namespace) -> int:
                 "parallel",
                 "processed",
                 "sent",
+                "processed/sent",
                 "completion",
                 "wall s",
                 "ended",
@@ -246,6 +247,7 @@ async def _main(args: argparse.Namespace) -> int:
                     r.parallel,
                     r.prompt_tokens_processed,
                     r.prompt_tokens_sent,
+                    f"{r.prompt_tokens_processed / max(r.prompt_tokens_sent, 1):.0%}",
                     r.completion_tokens,
                     r.wall_s,
                     r.stop_reason,
