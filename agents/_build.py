@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from autogen_agentchat.agents import AssistantAgent
 from autogen_core.models import ChatCompletionClient
@@ -21,17 +21,25 @@ def build_agent(
     workbenches: Sequence[Workbench] = (),
     prompt_layout: str = "system_first",
     stream_tokens: bool | None = None,
+    team_roles: Mapping[str, str] | None = None,
 ) -> AssistantAgent:
     """One AssistantAgent; `prompt_layout` is the already-resolved layout for its model.
 
     `stream_tokens` overrides the spec's `streaming` (False when nobody watches the tokens:
-    every streamed chunk costs a message through AutoGen's runtime).
+    every streamed chunk costs a message through AutoGen's runtime). `team_roles` (agent
+    name -> instruction) lets the shared-prefix layout render the other agents' turns.
     """
     context = bounded_context(spec.context)
     instruction = spec.system_message or DEFAULT_SYSTEM_MESSAGE
     system_message: str | None = instruction
     if prompt_layout == "shared_prefix":
-        context = RoleLastContext(context, instruction)
+        context = RoleLastContext(
+            context,
+            instruction,
+            name=spec.name,
+            roles=team_roles or {},
+            system_role=bool(model_client.model_info.get("multiple_system_messages")),
+        )
         system_message = None
     return AssistantAgent(
         spec.name,

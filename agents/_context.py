@@ -31,31 +31,58 @@ def bounded_context(spec: ContextSpec) -> ChatCompletionContext:
 
 
 class RoleLastContext(ChatCompletionContext):
-    """The shared-prefix layout: the conversation first, the agent's role instruction last.
+    """The shared-prefix layout: one dialogue that every agent of a team extends.
 
-    Every agent of a team then sends the same transcript as the start of its prompt, so
-    the server's prompt cache (llama.cpp's slot cache, vLLM's prefix cache) reuses it and
-    only the newest turn and the instruction are read. For the transcript to be identical
-    across agents, an agent's own earlier replies are shown as transcript entries (user
-    role, like everyone else's) and every entry is labelled with its speaker. The current
-    turn's tool calls and results stay after the instruction, in their protocol roles.
+    The conversation is rendered as a sequence of turns, each an agent's role instruction
+    (system) followed by that agent's reply (assistant), after the user's task; the prompt
+    ends with this agent's own instruction. Agent k's prompt is then agent k-1's prompt plus
+    the reply the server has just generated for it, so the server's prompt cache (llama.cpp's
+    slot cache, vLLM's prefix cache) already holds everything but the newest instruction, and
+    prompt processing stays linear in the conversation rather than quadratic.
+
+    `roles` maps every team member's name to its instruction, to render the others' turns.
+    Models whose template allows one system message only get the instructions as user
+    messages (`system_role=False`).
     """
 
-    def __init__(self, inner: ChatCompletionContext, instruction: str) -> None:
+    def __init__(
+        self,
+        inner: ChatCompletionContext,
+        instruction: str,
+        *,
+        name: str,
+        roles: Mapping[str, str],
+        system_role: bool = True,
+    ) -> None:
         super().__init__()
         self._inner = inner
-        self._instruction = instruction
+        self._name = name
+        self._roles = {**roles, name: instruction}
+        self._system_role = system_role
+
+    def _instruction(self, agent: str) -> LLMMessage:
+        if self._system_role:
+            return SystemMessage(content=self._roles[agent])
+        return UserMessage(content=self._roles[agent], source="instructions")
 
     async def add_message(self, message: LLMMessage) -> None:
         await self._inner.add_message(message)
 
     async def get_messages(self) -> list[LLMMessage]:
-        messages = await self._inner.get_messages()
-        split = len(messages)
-        while split > 0 and _is_tool_exchange(messages[split - 1]):
-            split -= 1
-        transcript = [_as_transcript_entry(m) for m in messages[:split]]
-        return [*transcript, SystemMessage(content=self._instruction), *messages[split:]]
+        rendered: list[LLMMessage] = []
+        speaker: str | None = None
+        for message in await self._inner.get_messages():
+            source = self._name if isinstance(message, FunctionExecutionResultMessage) else _source(message)
+            if source in self._roles:
+                if source != speaker:
+                    rendered.append(self._instruction(source))
+                if isinstance(message, UserMessage):  # another agent's reply, as AutoGen hands it over
+                    message = AssistantMessage(content=message.content, source=source)  # type: ignore[arg-type]
+            rendered.append(message)
+            speaker = source
+        if speaker != self._name:
+            rendered.append(self._instruction(self._name))
+        return rendered
 
     async def clear(self) -> None:
         await self._inner.clear()
@@ -67,15 +94,5 @@ class RoleLastContext(ChatCompletionContext):
         await self._inner.load_state(state)
 
 
-def _is_tool_exchange(message: LLMMessage) -> bool:
-    if isinstance(message, FunctionExecutionResultMessage):
-        return True
-    return isinstance(message, AssistantMessage) and not isinstance(message.content, str)
-
-
-def _as_transcript_entry(message: LLMMessage) -> LLMMessage:
-    if isinstance(message, AssistantMessage) and isinstance(message.content, str):
-        return UserMessage(content=f"[{message.source}]\n{message.content}", source=message.source)
-    if isinstance(message, UserMessage) and isinstance(message.content, str):
-        return UserMessage(content=f"[{message.source}]\n{message.content}", source=message.source)
-    return message
+def _source(message: LLMMessage) -> str:
+    return getattr(message, "source", "") or ""

@@ -17,6 +17,7 @@ from autogen_core.models import ChatCompletionClient
 from autogen_core.tools import BaseTool, StaticWorkbench, Workbench
 
 from agents import (
+    DEFAULT_SYSTEM_MESSAGE,
     AgentSpec,
     MeteredClient,
     ResolvedModel,
@@ -217,6 +218,7 @@ class Scenario:
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
         by_name = {a.name: a for a in self.spec.agents}
+        roles = {n: by_name[n].system_message or DEFAULT_SYSTEM_MESSAGE for n in team_spec.participants}
         agents = [
             build_agent(
                 by_name[name],
@@ -224,6 +226,7 @@ class Scenario:
                 workbenches=self._workbenches(by_name[name]),
                 prompt_layout=self._layout(by_name[name]),
                 stream_tokens=stream_tokens,
+                team_roles=roles,
             )
             for name in team_spec.participants
         ]

@@ -15,10 +15,29 @@ from autogen_core.models import (
 from agents import RoleLastContext
 
 
-async def test_instruction_goes_after_the_transcript_and_before_the_tool_exchange() -> None:
-    context = RoleLastContext(UnboundedChatCompletionContext(), "You tell the time.")
+async def test_turns_render_as_role_then_reply_and_the_own_role_comes_last() -> None:
+    roles = {"guide": "You suggest places.", "clock": "You tell the time."}
+    context = RoleLastContext(
+        UnboundedChatCompletionContext(), "You tell the time.", name="clock", roles=roles
+    )
     await context.add_message(UserMessage(content="What time is it in Seoul?", source="user"))
-    await context.add_message(AssistantMessage(content="Earlier answer.", source="clock"))
+    await context.add_message(UserMessage(content="Visit Gyeongbokgung.", source="guide"))
+    await context.add_message(AssistantMessage(content="It was noon.", source="clock"))
+    await context.add_message(UserMessage(content="And now?", source="user"))
+    assert await context.get_messages() == [
+        UserMessage(content="What time is it in Seoul?", source="user"),
+        SystemMessage(content="You suggest places."),
+        AssistantMessage(content="Visit Gyeongbokgung.", source="guide"),
+        SystemMessage(content="You tell the time."),
+        AssistantMessage(content="It was noon.", source="clock"),
+        UserMessage(content="And now?", source="user"),
+        SystemMessage(content="You tell the time."),
+    ]
+
+
+async def test_the_current_tool_exchange_follows_the_own_role() -> None:
+    context = RoleLastContext(UnboundedChatCompletionContext(), "You tell the time.", name="clock", roles={})
+    await context.add_message(UserMessage(content="What time is it in Seoul?", source="user"))
     call = FunctionCall(id="1", name="get_current_time", arguments='{"timezone": "Asia/Seoul"}')
     await context.add_message(AssistantMessage(content=[call], source="clock"))
     result = FunctionExecutionResult(content="12:00", call_id="1", name="get_current_time", is_error=False)
@@ -27,15 +46,11 @@ async def test_instruction_goes_after_the_transcript_and_before_the_tool_exchang
     messages = await context.get_messages()
     assert [type(m).__name__ for m in messages] == [
         "UserMessage",
-        "UserMessage",
         "SystemMessage",
         "AssistantMessage",
         "FunctionExecutionResultMessage",
     ]
-    assert messages[0].content == "[user]\nWhat time is it in Seoul?"
-    assert messages[1].content == "[clock]\nEarlier answer."  # own words, shown like everyone's
-    assert isinstance(messages[2], SystemMessage) and messages[2].content == "You tell the time."
     state = await context.save_state()
-    restored = RoleLastContext(UnboundedChatCompletionContext(), "You tell the time.")
+    restored = RoleLastContext(UnboundedChatCompletionContext(), "You tell the time.", name="clock", roles={})
     await restored.load_state(state)
     assert await restored.get_messages() == messages

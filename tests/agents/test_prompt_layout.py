@@ -14,10 +14,20 @@ def _rendered(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(m["role"], message_text(m)) for m in messages]
 
 
-@pytest.mark.parametrize("layout", ["shared_prefix", "system_first"])
-async def test_layouts_put_the_role_instruction_where_they_say(layout: str) -> None:
+QWEN = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # its template takes system messages anywhere
+
+
+@pytest.mark.parametrize(
+    ("layout", "model", "role"),
+    [
+        ("shared_prefix", QWEN, "system"),
+        ("shared_prefix", "one-system-message-only", "user"),
+        ("system_first", QWEN, "system"),
+    ],
+)
+async def test_layouts_put_the_role_instruction_where_they_say(layout: str, model: str, role: str) -> None:
     replies = [Reply.text("plan"), Reply.text("local"), Reply.text("phrases"), Reply.text("final TERMINATE")]
-    async with ScriptedModelServer(replies) as server:
+    async with ScriptedModelServer(replies, model=model) as server:
         scenario = load_scenario("travel_planning", base_url=server.base_url, model=server.model)
         scenario.spec = scenario.spec.model_copy(update={"prompt_layout": layout})
         async with scenario:
@@ -27,15 +37,14 @@ async def test_layouts_put_the_role_instruction_where_they_say(layout: str) -> N
     if layout == "system_first":
         assert all(p[0][0] == "system" and "system" not in [r for r, _ in p[1:]] for p in prompts)
         return
-    for prompt in prompts:
-        assert prompt[-1][0] == "system"  # the role instruction comes last
-        assert [r for r, _ in prompt[:-1]] == ["user"] * (len(prompt) - 1)
-    assert "trip planner" in prompts[0][-1][1] and "final travel plan" in prompts[3][-1][1]
-    # each prompt = the previous prompt's transcript + one new turn: one cacheable prefix
-    for before, after in zip(prompts, prompts[1:], strict=False):
-        assert after[: len(before) - 1] == before[:-1]
-        assert len(after) == len(before) + 1
-    assert prompts[3][1] == ("user", "[planner_agent]\nplan")
+    assert prompts[0] == [("user", "Plan a 3 day trip to Nepal."), (role, prompts[0][1][1])]
+    assert "trip planner" in prompts[0][1][1] and "final travel plan" in prompts[3][-1][1]
+    # each prompt is the previous prompt, the reply generated for it, and the next role:
+    # one growing prefix the server's prompt cache already holds
+    for before, after, reply in zip(prompts, prompts[1:], ["plan", "local", "phrases"], strict=False):
+        assert after[: len(before)] == before
+        assert after[len(before)] == ("assistant", reply)
+        assert [r for r, _ in after[len(before) + 1 :]] == [role]
 
 
 async def test_profile_default_layout_is_used_for_a_known_model() -> None:
