@@ -145,10 +145,8 @@ class Scenario:
         self._pool = pool
 
     def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
-        assert self._pool is not None or not any(t in self.spec.mcp_servers for t in agent.tools)
-        workbenches: list[Workbench] = [
-            self._pool[t] for t in agent.tools if t in self.spec.mcp_servers and self._pool
-        ]
+        pool = self._pool
+        workbenches: list[Workbench] = [pool[t] for t in agent.tools if pool is not None and t in pool]
         python_tools: list[BaseTool[Any, Any]] = []
         for name in agent.tools:
             tool_spec = None if name in self.spec.mcp_servers else self.spec.python_tool(name)
