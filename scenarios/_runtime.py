@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import httpx
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_core import CancellationToken
 from autogen_core.models import ChatCompletionClient
@@ -29,7 +28,7 @@ from agents import (
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 from scenarios._errors import ScenarioError
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
-from serving import EndpointError, open_endpoint
+from serving import EndpointError, list_models, open_endpoint
 from teams import RunItem, RunResult, build_team, stream_team
 from tools import build_function_tool
 
@@ -71,6 +70,7 @@ class Scenario:
         self._clients: dict[str, ChatCompletionClient] = {}
         self._resolved: dict[str, ResolvedModel] = {}
         self._pool: McpSessionPool | None = None
+        self._python_tools: dict[str, BaseTool[Any, Any]] = {}
 
     @property
     def name(self) -> str:
@@ -96,6 +96,12 @@ class Scenario:
         try:
             await self._open_models(stack)
             await self._open_mcp(stack)
+            self._python_tools = {
+                name: build_function_tool(name, tool_spec)
+                for agent in self.spec.agents
+                for name in agent.tools
+                if name not in self.spec.mcp_servers and (tool_spec := self.spec.python_tool(name))
+            }
         except BaseException:
             await stack.aclose()
             raise
@@ -147,11 +153,7 @@ class Scenario:
     def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
         pool = self._pool
         workbenches: list[Workbench] = [pool[t] for t in agent.tools if pool is not None and t in pool]
-        python_tools: list[BaseTool[Any, Any]] = []
-        for name in agent.tools:
-            tool_spec = None if name in self.spec.mcp_servers else self.spec.python_tool(name)
-            if tool_spec is not None:
-                python_tools.append(build_function_tool(name, tool_spec))
+        python_tools = [self._python_tools[t] for t in agent.tools if t in self._python_tools]
         if python_tools:
             workbenches.append(StaticWorkbench(python_tools))
         return workbenches
@@ -254,14 +256,11 @@ class Scenario:
         for resolved in self._resolved.values():
             url = resolved.base_url
             try:
-                async with httpx.AsyncClient(
-                    timeout=httpx.Timeout(5.0, connect=2.0), trust_env=False
-                ) as client:
-                    await client.get(f"{url}/models")
-            except httpx.HTTPError as exc:
+                await list_models(url, resolved.api_key)
+            except EndpointError as down:
                 raise EndpointError(
-                    f"the model server at {url} stopped answering during the run "
-                    f"({type(exc).__name__}); the run failed: {cause}",
+                    f"the model server at {url} stopped answering during the run ({down}); "
+                    f"the run failed: {str(cause).splitlines()[0]}",
                     url=url,
                 ) from cause
 

@@ -3,7 +3,7 @@
 Importing this package starts nothing and touches no network.
 """
 
-from serving._endpoint import Endpoint, EndpointError, open_endpoint
+from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
 from serving._profiles import ModelInfoLookup, model_info_for
 
-__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "model_info_for", "open_endpoint"]
+__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]

@@ -98,9 +98,9 @@ async def stream_team(
             await stream.aclose()
 
     usage: dict[str, AgentUsage] = {}
-    for label in [*agent_names, *ledger.by_label]:
+    for label in dict.fromkeys([*agent_names, *ledger.by_label]):
         calls = ledger.by_label.get(label)
-        if label in usage or (calls is None and label not in turns):
+        if calls is None and label not in turns:
             continue
         usage[label] = AgentUsage(
             turns=turns.get(label, 0),

@@ -13,7 +13,7 @@ from serving.testing import Reply, ScriptedModelServer
 
 def test_public_names() -> None:
     assert sorted(serving.__all__) == sorted(
-        ["Endpoint", "EndpointError", "ModelInfoLookup", "model_info_for", "open_endpoint"]
+        ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
     )
 
 
