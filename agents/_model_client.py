@@ -11,7 +11,9 @@ from autogen_core import CancellationToken
 from autogen_core.models import CreateResult, LLMMessage, ModelInfo
 from autogen_core.tools import Tool, ToolSchema
 from autogen_ext.models.openai import OpenAIChatCompletionClient
+from openai import DefaultAioHttpClient
 
+from agents._direct_chat import DirectChatOpenAI
 from agents.spec import ModelInfoSpec, ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -63,11 +65,25 @@ def _model_info(spec: ModelInfoSpec) -> ModelInfo:
 
 
 class _ModelClient(OpenAIChatCompletionClient):
-    """Asks for usage on streamed replies too, so every turn's tokens are counted.
+    """AutoGen's OpenAI client over a `DirectChatOpenAI`, asking for usage on streams too.
 
-    Passing stream_options to the constructor would send it on non-streamed calls as
-    well, which vLLM rejects.
+    Usage on streamed replies makes every turn's tokens count; passing stream_options to
+    the constructor would send it on non-streamed calls as well, which vLLM rejects.
     """
+
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout: float, max_retries: int, **config: Any
+    ) -> None:
+        super().__init__(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries, **config
+        )
+        self._client = DirectChatOpenAI(
+            base_url=base_url,
+            api_key=api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=DefaultAioHttpClient(),
+        )
 
     def create_stream(
         self,

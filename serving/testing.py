@@ -191,9 +191,17 @@ class ScriptedModelServer:
     concurrent requests overlap the way they do against a real GPU server.
     """
 
-    def __init__(self, script: Script, *, model: str = "scripted-model", latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        script: Script,
+        *,
+        model: str = "scripted-model",
+        latency: float = 0.0,
+        api_key: str | None = None,
+    ) -> None:
         self.model = model
         self.latency = latency
+        self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.requests: list[dict[str, Any]] = []
         self._script = script
         self._position = 0
@@ -255,6 +263,11 @@ class ScriptedModelServer:
             return JSONResponse({"status": "ok"})
 
         async def chat(request: Request) -> Response:
+            if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+                return JSONResponse(
+                    {"error": {"message": "invalid api key", "type": "invalid_request_error"}},
+                    status_code=401,
+                )
             body = await request.json()
             if not isinstance(body.get("messages"), list) or not body["messages"]:
                 return JSONResponse(
