@@ -7,7 +7,7 @@ JSON bodies the server received.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -89,7 +89,7 @@ def _clients(server: ScriptedModelServer, **options: Any) -> tuple[OpenAIChatCom
 
 
 @pytest.fixture
-def server() -> AsyncIterator[ScriptedModelServer]:
+def server() -> Iterator[ScriptedModelServer]:
     with ScriptedModelServer([Reply.text("Day 1: Kathmandu.")], api_key="sk-test") as running:
         yield running
 
