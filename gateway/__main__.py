@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 import sys
 from pathlib import Path
 
 from ._auth import KEYS_ENV, load_keys
-from ._config import GatewayConfig, default_db_path
+from ._config import GatewayConfig, configure_logging, default_db_path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="a run still going after this is expired (default 600)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run teams in N worker processes, to use N cores (default 1: in the gateway process)",
+    )
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="N")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
@@ -66,13 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.log_level != "debug":
-        # AutoGen logs every message event at INFO; the HTTP clients log every request
-        for noisy in ("autogen_core", "autogen_agentchat", "httpx", "httpx2", "mcp"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     try:
         keys = load_keys(args.keys_file)
     except OSError as exc:
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrent_per_key=args.max_concurrency,
         run_timeout_s=args.run_timeout,
         max_body_bytes=args.max_body_bytes,
+        workers=args.workers,
+        log_level=args.log_level,
     )
     import uvicorn
 

@@ -30,19 +30,25 @@ _DEV_MODE_BANNER = (
 )
 
 
+async def _default_runner(config: GatewayConfig) -> ScenarioRunner:
+    endpoint = {"base_url": config.base_url, "model": config.model, "api_key": config.api_key}
+    if config.workers <= 1:
+        from ._pool import ScenarioPool
+
+        return ScenarioPool(config.scenario_dirs, **endpoint)
+    from ._workers import WorkerPool
+
+    pool = WorkerPool(config.scenario_dirs, workers=config.workers, log_level=config.log_level, **endpoint)
+    await pool.start()
+    return pool
+
+
 def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> FastAPI:
     """The gateway app. `runner` defaults to the scenarios found in `config.scenario_dirs`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if runner is None:
-            from ._pool import ScenarioPool
-
-            active_runner: ScenarioRunner = ScenarioPool(
-                config.scenario_dirs, base_url=config.base_url, model=config.model, api_key=config.api_key
-            )
-        else:
-            active_runner = runner
+        active_runner = runner if runner is not None else await _default_runner(config)
         store = Store(config.resolved_db_path())
         recovered = await store.open()
         if recovered:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["GatewayConfig", "default_db_path"]
+__all__ = ["GatewayConfig", "configure_logging", "default_db_path"]
 
 APP_NAME = "agentteams"
 
@@ -30,6 +31,16 @@ class GatewayConfig:
     max_concurrent_per_key: int = 16
     max_active_runs: int = 256  # runs beyond it wait `queued`
     run_timeout_s: float = 600.0
+    workers: int = 1  # > 1: teams run in that many worker processes
+    log_level: str = "info"  # for the worker processes
 
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()
+
+
+def configure_logging(level: str, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:
+    if level != "debug":
+        # AutoGen logs every message event at INFO; the HTTP clients log every request
+        for noisy in ("autogen_core", "autogen_agentchat", "httpx", "httpx2", "mcp"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.basicConfig(level=level.upper(), format=fmt)

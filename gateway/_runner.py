@@ -17,6 +17,7 @@ __all__ = [
     "AgentMessage",
     "RunEvent",
     "RunFinished",
+    "RemoteRunError",
     "RunRequest",
     "ScenarioRunner",
     "ScenarioSummary",
@@ -25,6 +26,7 @@ __all__ = [
     "ToolResult",
     "Turn",
     "UpstreamError",
+    "describe_failure",
 ]
 
 
@@ -123,6 +125,17 @@ class UpstreamError(Exception):
     def __init__(self, message: str, url: str | None = None) -> None:
         super().__init__(message)
         self.url = url
+
+
+class RemoteRunError(Exception):
+    """A run failed in a worker process; the message names the exception raised there."""
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A failed run's error as users read it: "Type: message", unless it already says it all."""
+    if isinstance(exc, UpstreamError | RemoteRunError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class ScenarioRunner(Protocol):

@@ -12,7 +12,7 @@ from ._auth import Caller, ConcurrencyLimiter, KeyRing
 from ._config import GatewayConfig
 from ._errors import GatewayError
 from ._execution import Execution
-from ._runner import RunEvent, RunRequest, ScenarioRunner, ScenarioSummary, UpstreamError
+from ._runner import RunEvent, RunRequest, ScenarioRunner, ScenarioSummary, UpstreamError, describe_failure
 from ._store import Store
 
 __all__ = ["Gateway", "caller", "gateway", "upstream_error"]
@@ -106,7 +106,7 @@ def upstream_error(exc: BaseException) -> GatewayError:
         return GatewayError(502, str(exc), "model_server_unavailable")
     if isinstance(exc, TimeoutError):
         return GatewayError(504, str(exc) or "the run timed out", "run_timeout")
-    return GatewayError(500, f"the team failed: {type(exc).__name__}: {exc}", "run_failed")
+    return GatewayError(500, f"the team failed: {describe_failure(exc)}", "run_failed")
 
 
 def gateway(request: Request) -> Gateway:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
-from ._runner import AgentMessage, RunEvent, RunRequest, Turn, UpstreamError
+from ._runner import AgentMessage, RunEvent, RunRequest, Turn, describe_failure
 from ._schemas import (
     DeletedOut,
     LastErrorOut,
@@ -311,9 +311,11 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
             )
         else:
             error = execution.error or RuntimeError("unknown error")
-            message = str(error) if isinstance(error, UpstreamError) else f"{type(error).__name__}: {error}"
             fields.update(
-                status="failed", failed_at=now, last_error_code="server_error", last_error_message=message
+                status="failed",
+                failed_at=now,
+                last_error_code="server_error",
+                last_error_message=describe_failure(error),
             )
         await gw.store.update_run(row.id, **fields)
 

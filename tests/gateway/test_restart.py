@@ -29,11 +29,11 @@ TASK: list[thread_create_params.Message] = [{"role": "user", "content": "Plan a 
 
 @contextmanager
 def gateway_process(
-    db: Path, model: ScriptedModelServer, log: Path
+    db: Path, model: ScriptedModelServer, log: Path, *options: str
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`python -m gateway` on a free port; yields the process and its base URL once healthy."""
     command = [sys.executable, "-m", "gateway", "--port", "0", "--db", str(db), "--base-url", model.base_url]
-    command += ["--model", model.model, "--log-level", "warning"]
+    command += ["--model", model.model, "--log-level", "warning", *options]
     with log.open("a") as errors:
         proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
