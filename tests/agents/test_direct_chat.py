@@ -7,6 +7,7 @@ JSON bodies the server received.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,3 +149,19 @@ async def test_an_unreachable_server_is_the_sdks_connection_error() -> None:
             await client.create(CONVERSATION[:2])
     finally:
         await client.close()
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+async def test_a_timeout_is_the_sdks_timeout_error_after_the_sdks_attempts(retries: int) -> None:
+    with ScriptedModelServer([Reply.text("late")], latency=1.0) as slow:
+        resolved = ResolvedModel("default", slow.base_url, slow.model, "k", INFO, "shared_prefix")
+        spec = ModelSpec(base_url=slow.base_url, model=slow.model, timeout=0.2, max_retries=retries)
+        client = build_model_client(resolved, spec)
+        try:
+            with pytest.raises(openai.APITimeoutError):
+                await client.create(CONVERSATION[:2])
+        finally:
+            await client.close()
+        await asyncio.sleep(1.5)  # the server records a request once its 1 s latency is over
+        attempts = len(slow.requests)
+    assert attempts == 1 + retries  # as many as the SDK alone would make
