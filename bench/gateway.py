@@ -123,6 +123,41 @@ def measure(
     }
 
 
+async def autogen_alone_ms(runs: int = 100) -> float:
+    """CPU per run of the same four-agent round robin with an in-memory model: AutoGen's floor."""
+    from autogen_agentchat.agents import AssistantAgent
+    from autogen_agentchat.base import ChatAgent, Team
+    from autogen_agentchat.conditions import MaxMessageTermination, TextMentionTermination
+    from autogen_agentchat.teams import RoundRobinGroupChat
+    from autogen_core.models import ModelInfo
+    from autogen_ext.models.replay import ReplayChatCompletionClient
+
+    info = ModelInfo(
+        vision=False, function_calling=True, json_output=False, family="unknown", structured_output=False
+    )
+    line = "Day 1: Kathmandu, Asan market. Day 2: Bhaktapur. Day 3: Pokhara. Namaste = hello."
+
+    async def one() -> None:
+        agents: list[ChatAgent | Team] = [
+            AssistantAgent(
+                name,
+                model_client=ReplayChatCompletionClient(
+                    [line + (" TERMINATE" if name == "summary" else "")], model_info=info
+                ),
+                system_message=f"You are the {name} agent.",
+            )
+            for name in ("planner", "local", "language", "summary")
+        ]
+        stop = TextMentionTermination("TERMINATE") | MaxMessageTermination(30)
+        result = await RoundRobinGroupChat(agents, termination_condition=stop).run(task=TASK)
+        assert len(result.messages) == 5
+
+    await one()
+    started = time.process_time()
+    await asyncio.gather(*(one() for _ in range(runs)))
+    return 1000 * (time.process_time() - started) / runs
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gateway", description=__doc__)
     parser.add_argument("--n", default="1,10,100", help="concurrent runs per batch (default 1,10,100)")
@@ -175,10 +210,18 @@ def main(argv: list[str]) -> int:
         ["workers", "N", "calls/run", "wall s", "ideal s", "wall/ideal", "runs/s", "gateway CPU/run"],
         rows,
     )
+    floor = statistics.median(asyncio.run(autogen_alone_ms()) for _ in range(3))
     path = write_json(
         "gateway",
-        {"scenario": SCENARIO, "latency_s": args.latency, "cpus": os.cpu_count(), "results": results},
+        {
+            "scenario": SCENARIO,
+            "latency_s": args.latency,
+            "cpus": os.cpu_count(),
+            "results": results,
+            "autogen_alone_cpu_ms_per_run": round(floor, 1),
+        },
     )
+    print(f"AutoGen alone (same team, in-memory model, no HTTP): {floor:.1f} ms CPU per run")
     print(f"wrote {path}")
     for result in results:
         if result["n"] == 100 and result["ratio"] > 1.3:
