@@ -183,7 +183,7 @@ class WorkerPool:
             "run", run_id, name, request.task, tuple(request.history), request.state, request.stream_tokens
         )
         request.cancellation_token.add_callback(lambda: worker.send("cancel", run_id))
-        ended = False
+        ended = False  # the worker is done with the run: no abort to send
         try:
             while True:
                 message = await queue.get()
@@ -191,6 +191,7 @@ class WorkerPool:
                     event: RunEvent = message[2]
                     yield event
                 elif message[0] == "error":
+                    ended = True
                     raise _error(*message[2:])
                 elif message[0] == "end":
                     ended = True

@@ -22,8 +22,8 @@ from .test_restart import gateway_process
 TASK = "Plan a 3 day trip to Nepal."
 
 
-async def _drain(pool: WorkerPool, request: RunRequest) -> list[RunEvent]:
-    return [event async for event in pool.stream("travel_planning", request)]
+async def _drain(pool: WorkerPool, request: RunRequest, name: str = "travel_planning") -> list[RunEvent]:
+    return [event async for event in pool.stream(name, request)]
 
 
 async def _load_reaches(pool: WorkerPool, runs: int) -> dict[int, int]:
@@ -107,15 +107,11 @@ async def test_an_unreachable_model_server_is_an_upstream_error_naming_it() -> N
         with pytest.raises(UpstreamError) as down:
             await _drain(pool, RunRequest(TASK))
         with pytest.raises(KeyError):
-            await _drain_named(pool, "no_such_scenario")
+            await _drain(pool, RunRequest(TASK), "no_such_scenario")
     finally:
         await pool.aclose()
     assert down.value.url is not None and "127.0.0.1:9" in down.value.url
     assert "cannot reach the model server at http://127.0.0.1:9/v1" in str(down.value)
-
-
-async def _drain_named(pool: WorkerPool, name: str) -> list[RunEvent]:
-    return [event async for event in pool.stream(name, RunRequest(TASK))]
 
 
 @pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")
