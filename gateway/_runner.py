@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 
 from autogen_core import CancellationToken
 
+from agentteams import AgentTeamsError
+
 __all__ = [
     "AgentDelta",
     "AgentMessage",
@@ -119,7 +121,7 @@ class RunFinished:
 RunEvent = AgentDelta | AgentMessage | ToolCall | ToolResult | RunFinished
 
 
-class UpstreamError(Exception):
+class UpstreamError(AgentTeamsError):
     """The model server behind a scenario is unreachable; `url` names it."""
 
     def __init__(self, message: str, url: str | None = None) -> None:
@@ -127,7 +129,7 @@ class UpstreamError(Exception):
         self.url = url
 
 
-class RemoteRunError(Exception):
+class RemoteRunError(AgentTeamsError):
     """A run failed in a worker process; the message names the exception raised there."""
 
 

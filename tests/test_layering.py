@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["serving", "tools", "mcp_servers", "agents", "teams", "scenarios", "gateway"]
+PACKAGES = ["agentteams", "serving", "tools", "mcp_servers", "agents", "teams", "scenarios", "gateway"]
 ALLOWED = {
-    "serving": set(),
-    "tools": set(),
-    "mcp_servers": set(),
-    "agents": {"serving", "tools", "mcp_servers"},
-    "teams": {"serving", "tools", "mcp_servers", "agents"},
-    "scenarios": {"serving", "tools", "mcp_servers", "agents", "teams"},
-    "gateway": {"serving", "tools", "mcp_servers", "agents", "teams", "scenarios"},
+    "agentteams": set(),
+    "serving": {"agentteams"},
+    "tools": {"agentteams"},
+    "mcp_servers": {"agentteams"},
+    "agents": {"agentteams", "serving", "tools", "mcp_servers"},
+    "teams": {"agentteams", "serving", "tools", "mcp_servers", "agents"},
+    "scenarios": {"agentteams", "serving", "tools", "mcp_servers", "agents", "teams"},
+    "gateway": {"agentteams", "serving", "tools", "mcp_servers", "agents", "teams", "scenarios"},
 }
 
 

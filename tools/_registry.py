@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from autogen_core.tools import FunctionTool
 
+from agentteams import UserError
 from tools._builtin import BUILTIN_TOOLS
 from tools.spec import PythonToolSpec
 
 
-class ToolImportError(Exception):
+class ToolImportError(UserError):
     """A declared tool's import path does not lead to a callable."""
 
 
