@@ -96,12 +96,12 @@ async def _run(args: argparse.Namespace) -> int:
         view.console.print(f"[bold]{scenario.name}[/bold]: {args.task or scenario.spec.task or ''}")
         async with scenario:
             result: RunResult | None = None
-            async for item in scenario.run_stream(args.task):
-                view.show(item)
+            async for event in scenario.run_stream(args.task):
+                view.show(event)
                 if transcript:
-                    transcript.write(item)
-                if isinstance(item, RunResult):
-                    result = item
+                    transcript.write(event)
+                if isinstance(event, RunResult):
+                    result = event
     return 0 if result is not None else EXIT_RUN_FAILED
 
 
