@@ -26,7 +26,8 @@ from serving._embedded import (
     ServerConfig,
     stop_pid,
 )
-from serving._endpoint import EndpointError, open_endpoint
+from serving._endpoint import open_endpoint
+from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
 from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv

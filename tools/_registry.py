@@ -33,7 +33,8 @@ def import_callable(path: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise ToolImportError(f"{path!r} is not callable")
-    return target
+    found: Callable[..., Any] = target
+    return found
 
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
