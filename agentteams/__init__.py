@@ -4,12 +4,18 @@
     ├── UserError               a mistake in what the user wrote or asked (scenario, YAML, tool import)
     ├── ModelServerError        the model server cannot be used (`url` names it)
     │   └── ModelServerUnavailable   it stopped answering during a run
-    └── McpError                an MCP server cannot be started or used
+    └── McpServerError                an MCP server cannot be started or used
 
 `str()` of each is one line that says what is wrong and, where it can, what to do.
 Importing this package imports nothing else.
 """
 
-from agentteams.errors import AgentTeamsError, McpError, ModelServerError, ModelServerUnavailable, UserError
+from agentteams.errors import (
+    AgentTeamsError,
+    McpServerError,
+    ModelServerError,
+    ModelServerUnavailable,
+    UserError,
+)
 
-__all__ = ["AgentTeamsError", "McpError", "ModelServerError", "ModelServerUnavailable", "UserError"]
+__all__ = ["AgentTeamsError", "McpServerError", "ModelServerError", "ModelServerUnavailable", "UserError"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["AgentTeamsError", "McpError", "ModelServerError", "ModelServerUnavailable", "UserError"]
+__all__ = ["AgentTeamsError", "McpServerError", "ModelServerError", "ModelServerUnavailable", "UserError"]
 
 
 class AgentTeamsError(Exception):
@@ -25,5 +25,5 @@ class ModelServerUnavailable(ModelServerError):
     """The model server stopped answering (or could not be reached) while a run used it."""
 
 
-class McpError(AgentTeamsError):
+class McpServerError(AgentTeamsError):
     """A declared MCP server could not be started, reached or used."""

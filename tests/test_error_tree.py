@@ -7,7 +7,7 @@ import inspect
 import pkgutil
 
 import agentteams
-from agentteams import AgentTeamsError, McpError, ModelServerError, ModelServerUnavailable, UserError
+from agentteams import AgentTeamsError, McpServerError, ModelServerError, ModelServerUnavailable, UserError
 
 PACKAGES = ["agentteams", "serving", "tools", "mcp_servers", "agents", "teams", "scenarios", "gateway"]
 
@@ -48,10 +48,10 @@ def test_the_branches_of_the_tree() -> None:
 
     assert all(issubclass(c, UserError) for c in (ScenarioError, YamlProblem, ToolImportError))
     assert all(issubclass(c, ModelServerError) for c in (EndpointError, ServingError, ModelServerUnavailable))
-    assert issubclass(McpStartError, McpError)
+    assert issubclass(McpStartError, McpServerError)
     assert agentteams.__all__ == [
         "AgentTeamsError",
-        "McpError",
+        "McpServerError",
         "ModelServerError",
         "ModelServerUnavailable",
         "UserError",
