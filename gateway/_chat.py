@@ -133,6 +133,7 @@ async def chat_completions(
         if outcome != "completed" or execution.finished is None:
             raise upstream_error(execution.error or RuntimeError(f"run {outcome}"))
         result = execution.finished
+        # `name` (the speaker) is an extra field: the SDK's models keep extras
         message = ChatCompletionMessage(
             role="assistant", content=result.final_text, name=result.final_source or None
         )  # type: ignore[call-arg]

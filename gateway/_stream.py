@@ -91,6 +91,7 @@ class ChunkWriter:
         return self._chunk(ChoiceDelta(role="assistant", content=""))
 
     def _reasoning(self, text: str, agent: str, event: dict[str, Any]) -> ChatCompletionChunk:
+        # `reasoning_content` is an extra field (vLLM's and llama.cpp's name); the SDK keeps extras
         return self._chunk(ChoiceDelta(reasoning_content=text), agent=agent, event=event)  # type: ignore[call-arg]
 
     def _close_open(self) -> list[ChatCompletionChunk]:
