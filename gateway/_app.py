@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import _chat, _threads, _usage
 from ._config import GatewayConfig
+from ._db import describe_url
 from ._errors import install_error_handlers
 from ._limits import BodyLimitMiddleware
 from ._pool import ScenarioPool
@@ -47,18 +48,19 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         active_runner = runner if runner is not None else await _default_runner(config)
-        store = Store(config.resolved_db_path())
+        store = Store(config.resolved_db_url())
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
         gw = Gateway(config, active_runner, store)
+        gw.queue.start()
         if gw.keys.dev_mode:
             _log.warning(_DEV_MODE_BANNER)
         _log.info(
             "gateway ready: %d scenario(s) [%s], database %s",
             len(active_runner.scenarios()),
             ", ".join(s.name for s in active_runner.scenarios()),
-            config.resolved_db_path(),
+            describe_url(config.resolved_db_url()),
         )
         app.state.gateway = gw
         try:

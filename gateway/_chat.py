@@ -121,7 +121,7 @@ async def chat_completions(
     summary = gw.scenario(body.model)
     if body.user and not request.headers.get("x-user-id"):
         who = Caller(who.key_id, body.user[:128])
-    execution = gw.start(
+    execution = await gw.start(
         summary.name,
         RunRequest(task=task, history=history, stream_tokens=bool(body.stream)),
         who,

@@ -21,6 +21,7 @@ def default_db_path() -> Path:
 class GatewayConfig:
     scenario_dirs: tuple[Path, ...] = ()
     db_path: Path | None = None  # None: default_db_path()
+    db_url: str | None = None  # sqlite:///path or postgresql://...; wins over db_path
     keys: tuple[str, ...] = ()  # none: dev mode, loopback clients only
     # override the scenarios' model endpoint (else their YAML decides, e.g. LLM_BASE_URL / auto)
     base_url: str | None = None
@@ -36,6 +37,10 @@ class GatewayConfig:
 
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()
+
+    def resolved_db_url(self) -> str:
+        """The database every replica shares (a bare path is a SQLite file)."""
+        return self.db_url if self.db_url is not None else str(self.resolved_db_path())
 
 
 def configure_logging(level: str, fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> None:

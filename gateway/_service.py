@@ -12,10 +12,11 @@ from agentteams import ModelServerError
 from scenarios import ScenarioInfo
 from teams import RunEvent, RunRequest
 
-from ._auth import Caller, ConcurrencyLimiter, KeyRing
+from ._auth import Caller, KeyRing
 from ._config import GatewayConfig
 from ._errors import GatewayError
 from ._execution import Execution, RunObserver
+from ._queue import RunQueue
 from ._runner import ScenarioRunner, describe_failure
 from ._states import RunKind
 from ._store import Store
@@ -31,10 +32,9 @@ class Gateway:
         self.runner = runner
         self.store = store
         self.keys = KeyRing(config.keys)
-        self.limiter = ConcurrencyLimiter(config.max_concurrent_per_key)
         self.slots = asyncio.Semaphore(config.max_active_runs)
         self.executions: set[Execution] = set()
-        self.thread_runs: dict[str, Execution] = {}
+        self.queue = RunQueue(self, capacity=config.max_active_runs)
 
     def scenario(self, name: str) -> ScenarioInfo:
         """Look a scenario up by name (a name is never used as a path)."""
@@ -45,7 +45,16 @@ class Gateway:
             404, f"The model '{name}' does not exist (no such scenario)", "model_not_found", param="model"
         )
 
-    def start(
+    def too_many(self) -> GatewayError:
+        limit = self.config.max_concurrent_per_key
+        return GatewayError(
+            429,
+            f"too many concurrent runs for this key (limit {limit}); retry when one finishes",
+            "concurrency_limit_exceeded",
+            headers={"retry-after": "1"},
+        )
+
+    async def start(
         self,
         scenario: str,
         request: RunRequest,
@@ -53,9 +62,14 @@ class Gateway:
         *,
         kind: RunKind,
         observer: RunObserver | None = None,
+        counted: bool = True,
     ) -> Execution:
-        """Start a run counted against the caller's key (429 beyond its limit)."""
-        self.limiter.acquire(caller.key_id)
+        """Start a run; `counted`: against the caller's key, on every replica (429 beyond its limit)."""
+        slot = None
+        if counted:
+            slot = await self.store.acquire_call(caller.key_id, self.config.max_concurrent_per_key)
+            if slot is None:
+                raise self.too_many()
         try:
             execution = Execution(
                 self.runner,
@@ -63,15 +77,17 @@ class Gateway:
                 request,
                 timeout_s=self.config.run_timeout_s,
                 slots=self.slots,
-                observer=_Bookkeeping(self, caller, scenario, kind, observer),
+                observer=_Bookkeeping(self, caller, scenario, kind, observer, slot),
             )
         except BaseException:
-            self.limiter.release(caller.key_id)
+            if slot is not None:
+                await self.store.release_call(slot)
             raise
         self.executions.add(execution)
         return execution
 
     async def shutdown(self) -> None:
+        await self.queue.aclose()
         pending = list(self.executions)
         for execution in pending:
             execution.task.cancel()
@@ -88,6 +104,7 @@ class _Bookkeeping:
     scenario: str
     kind: RunKind
     inner: RunObserver | None
+    slot: str | None  # its count against the key, when it has one
 
     async def started(self, execution: Execution) -> None:
         if self.inner is not None:
@@ -98,9 +115,10 @@ class _Bookkeeping:
             await self.inner.event(execution, event)
 
     async def done(self, execution: Execution) -> None:
-        self.gw.limiter.release(self.caller.key_id)
         self.gw.executions.discard(execution)
         try:
+            if self.slot is not None:
+                await self.gw.store.release_call(self.slot)
             if self.inner is not None:
                 await self.inner.done(execution)
         finally:

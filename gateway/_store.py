@@ -1,33 +1,48 @@
-"""SQLite persistence of threads, messages, runs, team state and usage.
+"""Threads, messages, runs, their queue and events, team state and usage, in one database.
 
-One connection used from one worker thread, so the event loop never blocks on disk and
-writes are serialised without locks. Every write commits before returning: a SIGKILL loses
-nothing that a client has been told about.
+Every replica of the gateway reads and writes here and keeps nothing another one needs.
+Every write commits before returning: a SIGKILL loses nothing that a client has been told
+about. The SQL is written once for SQLite and PostgreSQL (see `_db.py`).
+
+Runs are queued rows. A replica claims the oldest queued run in one atomic statement
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time), becomes its
+`owner`, and renews one lease for all of its runs in `replicas`. A run whose owner's lease
+expired, or whose owner closed, or whose owner was a process on this machine that no longer
+exists, is failed by whichever replica sweeps next; a run that was claimed has started the
+team, so it is failed rather than queued again (its model calls may have had effects, such
+as tool calls, that must not be repeated).
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import json
+import logging
+import os
 import secrets
-import sqlite3
+import socket
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from teams import Usage
+from teams import RunEvent, Usage, event_from_json
 
+from ._db import Database, Tx, connect
+from ._schema import migrate
 from ._schemas import UsageRowOut
 from ._states import ACTIVE_STATUSES, LastErrorCode, Outcome, RunKind, RunStatus
 
-__all__ = ["MessageRow", "RunRow", "Store", "ThreadRow", "new_id"]
+__all__ = ["LEASE_S", "MessageRow", "RunRow", "Store", "ThreadRow", "new_id"]
 
-T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+# a replica renews its lease every LEASE_S / 4; a run is failed at most LEASE_S after its
+# replica stopped renewing, plus one sweep interval
+LEASE_S = 12.0
 
 _ACTIVE_IN = f"status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+_RUNNING_IN = "status IN ('in_progress', 'cancelling')"
 # the column each outcome stamps with its time (an expired run only has expires_at)
 _ENDED_AT: dict[Outcome, str | None] = {
     "completed": "completed_at",
@@ -35,61 +50,15 @@ _ENDED_AT: dict[Outcome, str | None] = {
     "cancelled": "cancelled_at",
     "expired": None,
 }
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS threads (
-    id TEXT PRIMARY KEY,
-    created_at INTEGER NOT NULL,
-    key_id TEXT NOT NULL,             -- the key that created it; other keys do not see it
-    metadata TEXT NOT NULL DEFAULT '{}',
-    state TEXT,                       -- the team's saved state (JSON) after its last completed run
-    state_seq INTEGER NOT NULL DEFAULT 0  -- messages up to this seq are inside that state
-);
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
-    created_at INTEGER NOT NULL,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    agent TEXT,
-    assistant_id TEXT,
-    run_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS messages_thread ON messages(thread_id, seq);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    thread_id TEXT NOT NULL REFERENCES threads(id) ON DELETE CASCADE,
-    assistant_id TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    started_at INTEGER,
-    expires_at INTEGER,
-    cancelled_at INTEGER,
-    failed_at INTEGER,
-    completed_at INTEGER,
-    last_error_code TEXT,
-    last_error_message TEXT,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    key_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS runs_thread ON runs(thread_id, created_at);
-CREATE TABLE IF NOT EXISTS usage (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at INTEGER NOT NULL,
-    key_id TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    scenario TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL
-);
-"""
+_RUN_COLUMNS = (
+    "id, thread_id, assistant_id, created_at, status, started_at, expires_at, cancelled_at, failed_at,"
+    " completed_at, last_error_code, last_error_message, prompt_tokens, completion_tokens, key_id,"
+    " user_id, metadata"
+)
+STOPPED_REPLICA = (
+    "the gateway replica running it stopped (the gateway stopped while this run was ' || status ||"
+    " ': killed, restarted or unreachable); its messages so far are kept and the thread can run again"
+)
 
 
 def new_id(prefix: str) -> str:
@@ -145,7 +114,7 @@ class RunRow:
     metadata: dict[str, str]
 
 
-def _thread(row: sqlite3.Row) -> ThreadRow:
+def _thread(row: dict[str, Any]) -> ThreadRow:
     return ThreadRow(
         id=row["id"],
         created_at=row["created_at"],
@@ -156,7 +125,7 @@ def _thread(row: sqlite3.Row) -> ThreadRow:
     )
 
 
-def _message(row: sqlite3.Row) -> MessageRow:
+def _message(row: dict[str, Any]) -> MessageRow:
     return MessageRow(
         seq=row["seq"],
         id=row["id"],
@@ -171,98 +140,132 @@ def _message(row: sqlite3.Row) -> MessageRow:
     )
 
 
-def _run(row: sqlite3.Row) -> RunRow:
-    fields = dict(row)
+def _run(row: dict[str, Any]) -> RunRow:
+    fields = {name: row[name] for name in _RUN_FIELDS}
     fields["metadata"] = json.loads(fields["metadata"])
     return RunRow(**fields)
 
 
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRow))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Store:
-    """Async facade over one SQLite connection owned by a single worker thread."""
+    """The gateway's database, as the HTTP handlers and the run queue use it.
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path) if str(path) != ":memory:" else path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
-        self._conn: sqlite3.Connection | None = None
+    `db` is a URL (`sqlite:///path`, `postgresql://...`) or a SQLite file path. Each Store is
+    one replica: `open()` registers it, `close()` withdraws it.
+    """
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._with_conn, fn)
+    def __init__(self, db: Path | str) -> None:
+        self.url = str(db) if not isinstance(db, Path) else str(db)
+        self.replica_id = new_id("replica")
+        self.host = socket.gethostname()
+        self._db: Database | None = None
 
-    def _with_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
+    @property
+    def db(self) -> Database:
+        if self._db is None:
             raise RuntimeError("store is closed")
-        with self._conn:  # one transaction per call
-            return fn(self._conn)
-
-    def _open(self) -> None:
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(_SCHEMA)
-        conn.isolation_level = "DEFERRED"  # implicit transactions again, committed by `with conn`
-        self._conn = conn
+        return self._db
 
     async def open(self) -> int:
-        """Open the database and fail the runs a killed process left active; returns how many."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open)
-        return await self._call(_recover)
+        """Open (and upgrade) the database, register this replica, and fail the runs that
+        stopped replicas left active; returns how many."""
+        self._db = await connect(self.url)
+        before, after = await migrate(self._db)
+        if before not in (0, after):
+            _log.warning("upgraded the database schema from version %d to %d", before, after)
+        now = time.time()
+        await self.db.execute(
+            "INSERT INTO replicas(id, host, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?)",
+            (self.replica_id, self.host, os.getpid(), now, now + LEASE_S),
+        )
+        return await self.sweep()
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        if self._db is None:
+            return
+        try:
+            await self._db.execute("DELETE FROM replicas WHERE id = ?", (self.replica_id,))
+            await self._db.execute("DELETE FROM active_calls WHERE owner = ?", (self.replica_id,))
+        finally:
+            await self._db.close()
+            self._db = None
 
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=True)
+    # ---- replicas and leases ------------------------------------------------------------
+
+    async def renew_lease(self) -> None:
+        """Tell the other replicas this one is alive (and so are the runs it owns)."""
+        result = await self.db.execute(
+            "UPDATE replicas SET lease_until = ? WHERE id = ?", (time.time() + LEASE_S, self.replica_id)
+        )
+        if result.rowcount == 0:  # another replica took us for dead (a long pause): come back
+            now = time.time()
+            _log.warning("this replica's lease had expired; registering again")
+            await self.db.execute(
+                "INSERT INTO replicas(id, host, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?)",
+                (self.replica_id, self.host, os.getpid(), now, now + LEASE_S),
+            )
+
+    async def sweep(self) -> int:
+        """Fail the active runs of replicas that stopped; returns how many."""
+        now = time.time()
+        mine = await self.db.execute(
+            "SELECT id, pid FROM replicas WHERE host = ? AND id != ?", (self.host, self.replica_id)
+        )
+        for r in mine.rows:  # on this machine a dead process is known at once, not at lease expiry
+            if not _pid_alive(int(r["pid"])):
+                await self.db.execute("DELETE FROM replicas WHERE id = ?", (r["id"],))
+        await self.db.execute("DELETE FROM replicas WHERE lease_until < ?", (now,))
+        await self.db.execute(
+            "DELETE FROM active_calls WHERE owner NOT IN (SELECT id FROM replicas)",
+        )
+        result = await self.db.execute(
+            "UPDATE runs SET status = 'failed', failed_at = ?, last_error_code = 'server_error',"
+            f" last_error_message = '{STOPPED_REPLICA}'"
+            f" WHERE {_RUNNING_IN} AND (owner IS NULL OR owner NOT IN (SELECT id FROM replicas))",
+            (int(now),),
+        )
+        if result.rowcount:
+            _log.warning("marked %d run(s) failed whose gateway replica stopped", result.rowcount)
+        return result.rowcount
 
     # ---- threads ------------------------------------------------------------------
 
     async def create_thread(self, key_id: str, metadata: dict[str, str]) -> ThreadRow:
         row = ThreadRow(new_id("thread"), _now(), key_id, metadata, None, 0)
-
-        def insert(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO threads(id, created_at, key_id, metadata) VALUES (?, ?, ?, ?)",
-                (row.id, row.created_at, key_id, json.dumps(metadata)),
-            )
-
-        await self._call(insert)
+        await self.db.execute(
+            "INSERT INTO threads(id, created_at, key_id, metadata) VALUES (?, ?, ?, ?)",
+            (row.id, row.created_at, key_id, json.dumps(metadata)),
+        )
         return row
 
     async def get_thread(self, thread_id: str) -> ThreadRow | None:
-        def get(c: sqlite3.Connection) -> ThreadRow | None:
-            r = c.execute("SELECT * FROM threads WHERE id = ?", (thread_id,)).fetchone()
-            return _thread(r) if r else None
-
-        return await self._call(get)
+        r = (await self.db.execute("SELECT * FROM threads WHERE id = ?", (thread_id,))).one()
+        return _thread(r) if r else None
 
     async def update_thread_metadata(self, thread_id: str, metadata: dict[str, str]) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "UPDATE threads SET metadata = ? WHERE id = ?", (json.dumps(metadata), thread_id)
-            )
+        await self.db.execute(
+            "UPDATE threads SET metadata = ? WHERE id = ?", (json.dumps(metadata), thread_id)
         )
 
     async def delete_thread(self, thread_id: str) -> bool:
-        def delete(c: sqlite3.Connection) -> bool:
-            return c.execute("DELETE FROM threads WHERE id = ?", (thread_id,)).rowcount > 0
-
-        return await self._call(delete)
+        return (await self.db.execute("DELETE FROM threads WHERE id = ?", (thread_id,))).rowcount > 0
 
     async def save_state(self, thread_id: str, state: dict[str, Any], upto_seq: int) -> None:
-        await self._call(
-            lambda c: c.execute(
-                "UPDATE threads SET state = ?, state_seq = ? WHERE id = ?",
-                (json.dumps(state), upto_seq, thread_id),
-            )
+        await self.db.execute(
+            "UPDATE threads SET state = ?, state_seq = ? WHERE id = ?",
+            (json.dumps(state), upto_seq, thread_id),
         )
 
     # ---- messages -----------------------------------------------------------------
@@ -280,39 +283,34 @@ class Store:
     ) -> MessageRow:
         mid, created = new_id("msg"), _now()
         meta = dict(metadata or {})
-
-        def insert(c: sqlite3.Connection) -> int:
-            cur = c.execute(
+        r = (
+            await self.db.execute(
                 "INSERT INTO messages(id, thread_id, created_at, role, content, agent, assistant_id, run_id,"
-                " metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 (mid, thread_id, created, role, content, agent, assistant_id, run_id, json.dumps(meta)),
             )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
-
-        seq = await self._call(insert)
-        return MessageRow(seq, mid, thread_id, created, role, content, agent, assistant_id, run_id, meta)
-
-    async def last_seq(self, thread_id: str) -> int:
-        def get(c: sqlite3.Connection) -> int:
-            r = c.execute("SELECT MAX(seq) AS s FROM messages WHERE thread_id = ?", (thread_id,)).fetchone()
-            return int(r["s"] or 0)
-
-        return await self._call(get)
-
-    async def set_message_content(self, message_id: str, content: str) -> None:
-        await self._call(
-            lambda c: c.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+        ).one()
+        assert r is not None
+        return MessageRow(
+            int(r["seq"]), mid, thread_id, created, role, content, agent, assistant_id, run_id, meta
         )
 
-    async def get_message(self, thread_id: str, message_id: str) -> MessageRow | None:
-        def get(c: sqlite3.Connection) -> MessageRow | None:
-            r = c.execute(
-                "SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id)
-            ).fetchone()
-            return _message(r) if r else None
+    async def last_seq(self, thread_id: str) -> int:
+        r = (
+            await self.db.execute("SELECT MAX(seq) AS s FROM messages WHERE thread_id = ?", (thread_id,))
+        ).one()
+        return int(r["s"] or 0) if r else 0
 
-        return await self._call(get)
+    async def set_message_content(self, message_id: str, content: str) -> None:
+        await self.db.execute("UPDATE messages SET content = ? WHERE id = ?", (content, message_id))
+
+    async def get_message(self, thread_id: str, message_id: str) -> MessageRow | None:
+        r = (
+            await self.db.execute(
+                "SELECT * FROM messages WHERE id = ? AND thread_id = ?", (message_id, thread_id)
+            )
+        ).one()
+        return _message(r) if r else None
 
     async def list_messages(
         self,
@@ -325,29 +323,27 @@ class Store:
         run_id: str | None = None,
     ) -> list[MessageRow]:
         """Messages in `order`; `after`/`before` are message ids (cursors in that order)."""
-
-        def query(c: sqlite3.Connection) -> list[MessageRow]:
-            sql = "SELECT * FROM messages WHERE thread_id = ?"
-            args: list[Any] = [thread_id]
-            if run_id is not None:
-                sql += " AND run_id = ?"
-                args.append(run_id)
-            for cursor, forward in ((after, True), (before, False)):
-                if cursor is None:
-                    continue
-                r = c.execute("SELECT seq FROM messages WHERE id = ?", (cursor,)).fetchone()
-                if r is None:
-                    continue
-                greater = forward == (order == "asc")
-                sql += " AND seq > ?" if greater else " AND seq < ?"
-                args.append(r["seq"])
-            sql += " ORDER BY seq " + ("ASC" if order == "asc" else "DESC")
-            if limit is not None:
-                sql += " LIMIT ?"
-                args.append(limit)
-            return [_message(r) for r in c.execute(sql, args)]
-
-        return await self._call(query)
+        sql = "SELECT * FROM messages WHERE thread_id = ?"
+        args: list[Any] = [thread_id]
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        for cursor, forward in ((after, True), (before, False)):
+            if cursor is None:
+                continue
+            # an unknown cursor id bounds nothing
+            greater = forward == (order == "asc")
+            sql += (
+                " AND seq > COALESCE((SELECT seq FROM messages WHERE id = ?), -1)"
+                if greater
+                else " AND seq < COALESCE((SELECT seq FROM messages WHERE id = ?), 9223372036854775807)"
+            )
+            args.append(cursor)
+        sql += " ORDER BY seq " + ("ASC" if order == "asc" else "DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_message(r) for r in (await self.db.execute(sql, args)).rows]
 
     # ---- runs ---------------------------------------------------------------------
 
@@ -360,7 +356,10 @@ class Store:
         user_id: str,
         expires_in: float,
         metadata: dict[str, str],
-    ) -> RunRow:
+        limit: int | None = None,
+    ) -> RunRow | None:
+        """A queued run: the next replica with room claims it. None: `key_id` already has
+        `limit` active runs and calls (on every replica)."""
         created = _now()
         row = RunRow(
             id=new_id("run"),
@@ -381,71 +380,108 @@ class Store:
             user_id=user_id,
             metadata=metadata,
         )
-
-        def insert(c: sqlite3.Connection) -> None:
-            c.execute(
-                "INSERT INTO runs(id, thread_id, assistant_id, created_at, status, expires_at, key_id,"
-                " user_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.id,
-                    thread_id,
-                    assistant_id,
-                    created,
-                    "queued",
-                    row.expires_at,
-                    key_id,
-                    user_id,
-                    json.dumps(metadata),
-                ),
-            )
-
-        await self._call(insert)
+        insert = (
+            "INSERT INTO runs(id, thread_id, assistant_id, created_at, status, expires_at, key_id,"
+            " user_id, metadata, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        values = (
+            row.id,
+            thread_id,
+            assistant_id,
+            created,
+            "queued",
+            row.expires_at,
+            key_id,
+            user_id,
+            json.dumps(metadata),
+            time.time(),
+        )
+        if limit is None:
+            await self.db.execute(insert, values)
+            return row
+        async with self.db.transaction() as tx:
+            if not await self._room(tx, key_id, limit):
+                return None
+            await tx.execute(insert, values)
         return row
 
     async def get_run(self, thread_id: str, run_id: str) -> RunRow | None:
-        def get(c: sqlite3.Connection) -> RunRow | None:
-            r = c.execute("SELECT * FROM runs WHERE id = ? AND thread_id = ?", (run_id, thread_id)).fetchone()
-            return _run(r) if r else None
-
-        return await self._call(get)
+        r = (
+            await self.db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? AND thread_id = ?", (run_id, thread_id)
+            )
+        ).one()
+        return _run(r) if r else None
 
     async def list_runs(self, thread_id: str, *, limit: int, order: Literal["asc", "desc"]) -> list[RunRow]:
-        def query(c: sqlite3.Connection) -> list[RunRow]:
-            sql = "SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at {0}, rowid {0} LIMIT ?".format(
-                "ASC" if order == "asc" else "DESC"
-            )
-            return [_run(r) for r in c.execute(sql, (thread_id, limit))]
-
-        return await self._call(query)
+        direction = "ASC" if order == "asc" else "DESC"
+        sql = (
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ?"
+            f" ORDER BY created_at {direction}, queued_at {direction} LIMIT ?"
+        )
+        return [_run(r) for r in (await self.db.execute(sql, (thread_id, limit))).rows]
 
     async def active_run(self, thread_id: str) -> RunRow | None:
-        def get(c: sqlite3.Connection) -> RunRow | None:
-            r = c.execute(
-                f"SELECT * FROM runs WHERE thread_id = ? AND {_ACTIVE_IN} LIMIT 1",
+        r = (
+            await self.db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = ? AND {_ACTIVE_IN} LIMIT 1",
                 (thread_id, *ACTIVE_STATUSES),
-            ).fetchone()
-            return _run(r) if r else None
+            )
+        ).one()
+        return _run(r) if r else None
 
-        return await self._call(get)
+    async def claim_next(self) -> RunRow | None:
+        """queued -> in_progress for the oldest queued run, now owned by this replica."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+        r = (
+            await self.db.execute(
+                "UPDATE runs SET status = 'in_progress', started_at = ?, owner = ? WHERE id = ("
+                f"SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at LIMIT 1{lock}"
+                f") AND status = 'queued' RETURNING {_RUN_COLUMNS}",
+                (_now(), self.replica_id),
+            )
+        ).one()
+        return _run(r) if r else None
 
     async def mark_run_started(self, run_id: str) -> None:
-        """queued -> in_progress: a slot was free and the team starts."""
-        await self._call(
-            lambda c: c.execute(
-                "UPDATE runs SET status = 'in_progress', started_at = ? WHERE id = ?", (_now(), run_id)
-            )
+        """queued -> in_progress for this run, owned by this replica."""
+        await self.db.execute(
+            "UPDATE runs SET status = 'in_progress', started_at = ?, owner = ? WHERE id = ?",
+            (_now(), self.replica_id, run_id),
         )
+
+    async def cancel_run(self, run_id: str) -> RunStatus | None:
+        """queued -> cancelled at once; in_progress -> cancelling (its replica stops it).
+
+        Returns the new status, or None when the run was not queued or in progress."""
+        now = _now()
+        r = (
+            await self.db.execute(
+                "UPDATE runs SET"
+                " status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE 'cancelling' END,"
+                " cancelled_at = CASE WHEN status = 'queued' THEN ? ELSE cancelled_at END"
+                " WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING status",
+                (now, run_id),
+            )
+        ).one()
+        return r["status"] if r else None
 
     async def mark_run_cancelling(self, run_id: str) -> bool:
         """in_progress -> cancelling: asked to stop; False if it was not in progress."""
-        return await self._call(
-            lambda c: (
-                c.execute(
-                    "UPDATE runs SET status = 'cancelling' WHERE id = ? AND status = 'in_progress'", (run_id,)
-                ).rowcount
-                > 0
-            )
+        result = await self.db.execute(
+            "UPDATE runs SET status = 'cancelling' WHERE id = ? AND status = 'in_progress'", (run_id,)
         )
+        return result.rowcount > 0
+
+    async def cancelling(self, run_ids: list[str]) -> list[str]:
+        """Those of `run_ids` (runs this replica executes) that were asked to stop."""
+        if not run_ids:
+            return []
+        marks = ", ".join("?" * len(run_ids))
+        result = await self.db.execute(
+            f"SELECT id FROM runs WHERE id IN ({marks}) AND status != 'in_progress'", run_ids
+        )
+        return [r["id"] for r in result.rows]
 
     async def finish_run(
         self,
@@ -455,7 +491,9 @@ class Store:
         usage: Usage | None,
         error: tuple[LastErrorCode, str] | None = None,
     ) -> None:
-        """The run ended with `outcome`: stamped with its time, its usage so far and its error."""
+        """The run ended with `outcome`: stamped with its time, its usage so far and its error.
+
+        Only an active run ends: one that a sweep already failed keeps that outcome."""
         ended_at = _ENDED_AT[outcome]
         code, message = error if error is not None else (None, None)
         prompt, completion = (
@@ -463,13 +501,56 @@ class Store:
         )
         stamp = f", {ended_at} = ?" if ended_at is not None else ""
         args = (outcome, code, message, prompt, completion, *([_now()] if ended_at else []), run_id)
-        await self._call(
-            lambda c: c.execute(
-                "UPDATE runs SET status = ?, last_error_code = ?, last_error_message = ?, prompt_tokens = ?,"
-                f" completion_tokens = ?{stamp} WHERE id = ?",
-                args,
-            )
+        await self.db.execute(
+            "UPDATE runs SET status = ?, last_error_code = ?, last_error_message = ?, prompt_tokens = ?,"
+            f" completion_tokens = ?{stamp} WHERE id = ? AND {_ACTIVE_IN}",
+            (*args, *ACTIVE_STATUSES),
         )
+
+    # ---- run events ---------------------------------------------------------------
+
+    async def add_event(self, run_id: str, seq: int, event: RunEvent) -> None:
+        await self.db.execute(
+            "INSERT INTO run_events(run_id, seq, created_at, data) VALUES (?, ?, ?, ?)",
+            (run_id, seq, time.time(), json.dumps(event.to_json())),
+        )
+
+    async def events(self, run_id: str, after: int = -1) -> list[tuple[int, RunEvent]]:
+        """The run's events with seq > `after`, in order."""
+        result = await self.db.execute(
+            "SELECT seq, data FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after)
+        )
+        return [(int(r["seq"]), event_from_json(json.loads(r["data"]))) for r in result.rows]
+
+    # ---- per-key concurrency, counted across replicas -----------------------------
+
+    async def acquire_call(self, key_id: str, limit: int) -> str | None:
+        """Count one run of `key_id` unless it already has `limit` (queued and running thread
+        runs plus chat calls, on every replica); returns the slot's id, or None when full."""
+        slot = new_id("call")
+        async with self.db.transaction() as tx:
+            if not await self._room(tx, key_id, limit):
+                return None
+            await tx.execute(
+                "INSERT INTO active_calls(id, key_id, owner, created_at) VALUES (?, ?, ?, ?)",
+                (slot, key_id, self.replica_id, time.time()),
+            )
+        return slot
+
+    async def _room(self, tx: Tx, key_id: str, limit: int) -> bool:
+        if self.db.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises this
+            await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key_id,))
+        r = (
+            await tx.execute(
+                "SELECT (SELECT COUNT(*) FROM active_calls WHERE key_id = ?)"
+                f" + (SELECT COUNT(*) FROM runs WHERE key_id = ? AND {_ACTIVE_IN}) AS n",
+                (key_id, key_id, *ACTIVE_STATUSES),
+            )
+        ).one()
+        return r is None or int(r["n"]) < limit
+
+    async def release_call(self, slot: str) -> None:
+        await self.db.execute("DELETE FROM active_calls WHERE id = ?", (slot,))
 
     # ---- usage --------------------------------------------------------------------
 
@@ -484,58 +565,41 @@ class Store:
         usage: Usage,
     ) -> None:
         row = (_now(), key_id, user_id, scenario, kind, outcome, usage.prompt_tokens, usage.completion_tokens)
-        await self._call(
-            lambda c: c.execute(
-                "INSERT INTO usage(created_at, key_id, user_id, scenario, kind, status, prompt_tokens,"
-                " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
+        await self.db.execute(
+            "INSERT INTO usage(created_at, key_id, user_id, scenario, kind, status, prompt_tokens,"
+            " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
 
     async def usage(
         self, *, key_id: str | None = None, user: str | None = None, scenario: str | None = None
     ) -> list[UsageRowOut]:
         """Runs and tokens per user and scenario."""
-
-        def query(c: sqlite3.Connection) -> list[UsageRowOut]:
-            where, args = [], []
-            if key_id is not None:
-                where.append("key_id = ?")
-                args.append(key_id)
-            if user is not None:
-                where.append("user_id = ?")
-                args.append(user)
-            if scenario is not None:
-                where.append("scenario = ?")
-                args.append(scenario)
-            sql = (
-                "SELECT user_id, scenario, COUNT(*) AS runs, SUM(prompt_tokens) AS p,"
-                " SUM(completion_tokens) AS c FROM usage"
-                + (" WHERE " + " AND ".join(where) if where else "")
-                + " GROUP BY user_id, scenario ORDER BY user_id, scenario"
+        where: list[str] = []
+        args: list[Any] = []
+        if key_id is not None:
+            where.append("key_id = ?")
+            args.append(key_id)
+        if user is not None:
+            where.append("user_id = ?")
+            args.append(user)
+        if scenario is not None:
+            where.append("scenario = ?")
+            args.append(scenario)
+        sql = (
+            "SELECT user_id, scenario, COUNT(*) AS runs, SUM(prompt_tokens) AS p,"
+            " SUM(completion_tokens) AS c FROM usage"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " GROUP BY user_id, scenario ORDER BY user_id, scenario"
+        )
+        return [
+            UsageRowOut(
+                user=r["user_id"],
+                scenario=r["scenario"],
+                runs=int(r["runs"]),
+                prompt_tokens=int(r["p"]),
+                completion_tokens=int(r["c"]),
+                total_tokens=int(r["p"]) + int(r["c"]),
             )
-            return [
-                UsageRowOut(
-                    user=r["user_id"],
-                    scenario=r["scenario"],
-                    runs=r["runs"],
-                    prompt_tokens=r["p"],
-                    completion_tokens=r["c"],
-                    total_tokens=r["p"] + r["c"],
-                )
-                for r in c.execute(sql, args)
-            ]
-
-        return await self._call(query)
-
-
-def _recover(c: sqlite3.Connection) -> int:
-    now = _now()
-    cur = c.execute(
-        "UPDATE runs SET status = 'failed', failed_at = ?, last_error_code = 'server_error',"
-        " last_error_message = 'the gateway stopped while this run was ' || status ||"
-        " ' (process killed or restarted); its messages so far are kept and the thread can run again'"
-        f" WHERE {_ACTIVE_IN}",
-        (now, *ACTIVE_STATUSES),
-    )
-    return cur.rowcount
+            for r in (await self.db.execute(sql, args)).rows
+        ]

@@ -1,20 +1,16 @@
-"""Threads, messages and runs in the shape of the Assistants API, persisted in SQLite."""
+"""Threads, messages and runs in the shape of the Assistants API, kept in the shared database."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from openai.types import CompletionUsage
 
-from teams import Message, RunEvent, RunRequest, Turn
-
 from ._auth import Caller
 from ._errors import GatewayError
-from ._execution import Execution
-from ._runner import describe_failure
+from ._queue import task_and_history
 from ._schemas import (
     DeletedOut,
     LastErrorOut,
@@ -31,8 +27,7 @@ from ._schemas import (
     content_text,
 )
 from ._service import Gateway, caller, gateway
-from ._states import LastErrorCode
-from ._store import MessageRow, RunRow, Store, ThreadRow
+from ._store import MessageRow, RunRow, ThreadRow
 
 __all__ = ["router"]
 
@@ -246,67 +241,17 @@ def _check_run_body(body: RunCreate) -> None:
         )
 
 
-async def _task_and_history(gw: Gateway, thread: ThreadRow) -> tuple[str, list[Turn]]:
-    """The newest user message since the team's saved state is the task; the ones before it, history."""
+async def _check_task(gw: Gateway, thread: ThreadRow) -> None:
+    """The newest user message since the team's saved state will be the task: there must be one."""
     pending = [m for m in await gw.store.list_messages(thread.id) if m.seq > thread.state_seq]
-    users = [i for i, m in enumerate(pending) if m.role == "user"]
-    if not users:
+    if task_and_history([(m.role, m.content, m.agent) for m in pending]) is None:
         raise GatewayError(400, "the thread has no new user message to run on", "no_user_message")
-    task = pending[users[-1]]
-    history = [Turn(m.role, m.content, m.agent) for m in pending[: users[-1]]]
-    return task.content, history
-
-
-@dataclass
-class _ThreadRun:
-    """Keeps a thread run's row and messages in the store as the run goes."""
-
-    store: Store
-    thread_runs: dict[str, Execution]
-    run: RunRow
-    thread_id: str
-    last_message_of: dict[str, str] = field(default_factory=dict)  # agent -> its newest message id
-
-    async def started(self, execution: Execution) -> None:
-        await self.store.mark_run_started(self.run.id)
-
-    async def event(self, execution: Execution, event: RunEvent) -> None:
-        if isinstance(event, Message) and event.source != "user":
-            m = await self.store.add_message(
-                self.thread_id,
-                "assistant",
-                event.text,
-                agent=event.source,
-                assistant_id=self.run.assistant_id,
-                run_id=self.run.id,
-                metadata={"agent": event.source},
-            )
-            self.last_message_of[event.source] = m.id
-
-    async def done(self, execution: Execution) -> None:
-        self.thread_runs.pop(self.run.id, None)
-        result, outcome = execution.finished, execution.outcome or "failed"
-        error: tuple[LastErrorCode, str] | None = None
-        if outcome == "completed" and result is not None:
-            final_id = self.last_message_of.get(result.final_source)
-            if final_id is not None:
-                await self.store.set_message_content(final_id, result.final_text)  # without TERMINATE
-            await self.store.save_state(
-                self.thread_id, result.state, await self.store.last_seq(self.thread_id)
-            )
-        elif outcome == "expired":
-            error = ("server_error", str(execution.error))
-        elif outcome != "cancelled" or execution.error is not None:
-            outcome = "failed"
-            error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
-        await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
 
 
 async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Caller) -> RunRow:
+    """A queued run, claimed by this replica at once when it has room, else by another."""
     scenario = gw.scenario(body.assistant_id).name
-    task, history = await _task_and_history(gw, thread)
-    gw.limiter.acquire(who.key_id)  # fail with 429 before a run row exists
-    gw.limiter.release(who.key_id)
+    await _check_task(gw, thread)  # 400 now, not a failed run later
     row = await gw.store.create_run(
         thread.id,
         scenario,
@@ -314,19 +259,11 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
         user_id=who.user_id,
         expires_in=gw.config.run_timeout_s,
         metadata=body.metadata or {},
+        limit=gw.config.max_concurrent_per_key,
     )
-    try:
-        execution = gw.start(
-            scenario,
-            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
-            who,
-            kind="thread.run",
-            observer=_ThreadRun(gw.store, gw.thread_runs, row, thread.id),
-        )
-    except GatewayError as exc:  # another request took the last slot meanwhile
-        await gw.store.finish_run(row.id, "failed", usage=None, error=("rate_limit_exceeded", exc.message))
-        raise
-    gw.thread_runs[row.id] = execution
+    if row is None:
+        raise gw.too_many()
+    gw.queue.wake()
     return row
 
 
@@ -367,12 +304,10 @@ async def get_run(thread_id: str, run_id: str, response: Response, gw: GatewayDe
 @router.post("/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(thread_id: str, run_id: str, gw: GatewayDep, who: CallerDep) -> RunOut:
     row = await _run(gw, thread_id, run_id, who)
-    execution = gw.thread_runs.get(run_id)
-    if row.status not in ("queued", "in_progress") or execution is None:
+    status = await gw.store.cancel_run(run_id)
+    if status is None:
         raise GatewayError(400, f"Cannot cancel run with status '{row.status}'.", "run_not_active")
-    execution.cancel()
-    if execution.started_at is not None:
-        await gw.store.mark_run_cancelling(run_id)
-    if execution.started_at is None:
-        await execution.wait()  # a queued run is cancelled at once
+    execution = gw.queue.running.get(run_id)
+    if execution is not None:  # running here: stop it now (elsewhere its replica reads the cancel)
+        execution.cancel()
     return run_out(await _run(gw, thread_id, run_id, who))

@@ -1,0 +1,180 @@
+"""The thread-run queue as one replica works it: claim queued runs while there is room, run
+them, keep their messages and events in the database, renew the lease, stop the runs that a
+cancel (written by any replica) marked, and fail the runs of replicas that stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, Turn
+
+from ._auth import Caller
+from ._execution import Execution
+from ._runner import describe_failure
+from ._states import LastErrorCode
+from ._store import LEASE_S, RunRow, Store
+
+if TYPE_CHECKING:
+    from ._service import Gateway
+
+__all__ = ["RunQueue", "task_and_history"]
+
+_log = logging.getLogger(__name__)
+
+# how often a replica looks for queued runs created by another one (its own wake it at once)
+POLL_S = 0.1
+# how often it reads whether one of its runs was cancelled elsewhere (the cancel bound is 1 s)
+CANCEL_POLL_S = 0.25
+SWEEP_S = 5.0
+
+
+def task_and_history(pending: list[tuple[str, str, str | None]]) -> tuple[str, list[Turn]] | None:
+    """The newest user message is the task; the ones before it, history. None: no user message."""
+    users = [i for i, (role, _, _) in enumerate(pending) if role == "user"]
+    if not users:
+        return None
+    last = users[-1]
+    return pending[last][1], [Turn(role, text, agent) for role, text, agent in pending[:last]]  # type: ignore[arg-type]
+
+
+@dataclass
+class _ThreadRun:
+    """Keeps a thread run's row, messages and events in the store as the run goes."""
+
+    store: Store
+    queue: RunQueue
+    run: RunRow
+    last_message_of: dict[str, str] = field(default_factory=dict)  # agent -> its newest message id
+    seq: int = 0
+
+    async def started(self, execution: Execution) -> None:
+        pass  # the claim marked it in_progress
+
+    async def event(self, execution: Execution, event: RunEvent) -> None:
+        if isinstance(event, TokenDelta | RunResult):
+            return  # the result's parts are in the messages and the run row
+        if isinstance(event, Message):
+            if event.source == "user":
+                return
+            m = await self.store.add_message(
+                self.run.thread_id,
+                "assistant",
+                event.text,
+                agent=event.source,
+                assistant_id=self.run.assistant_id,
+                run_id=self.run.id,
+                metadata={"agent": event.source},
+            )
+            self.last_message_of[event.source] = m.id
+        await self.store.add_event(self.run.id, self.seq, event)
+        self.seq += 1
+
+    async def done(self, execution: Execution) -> None:
+        self.queue.running.pop(self.run.id, None)
+        self.queue.wake()  # room for the next queued run
+        result, outcome = execution.finished, execution.outcome or "failed"
+        error: tuple[LastErrorCode, str] | None = None
+        if outcome == "completed" and result is not None:
+            final_id = self.last_message_of.get(result.final_source)
+            if final_id is not None:
+                await self.store.set_message_content(final_id, result.final_text)  # without TERMINATE
+            thread_id = self.run.thread_id
+            await self.store.save_state(thread_id, result.state, await self.store.last_seq(thread_id))
+        elif outcome == "expired":
+            error = ("server_error", str(execution.error))
+        elif outcome != "cancelled" or execution.error is not None:
+            outcome = "failed"
+            error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
+        await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
+
+
+class RunQueue:
+    """One replica's worker over the shared run queue."""
+
+    def __init__(self, gw: Gateway, capacity: int) -> None:
+        self.gw = gw
+        self.store = gw.store
+        self.capacity = capacity
+        self.running: dict[str, Execution] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._main(), name="gateway-run-queue")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _main(self) -> None:
+        now = time.monotonic()
+        next_lease, next_cancel, next_sweep = now + LEASE_S / 4, now + CANCEL_POLL_S, now + SWEEP_S
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_S):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._claim()
+                now = time.monotonic()
+                if now >= next_cancel:
+                    next_cancel = now + CANCEL_POLL_S
+                    await self._observe_cancels()
+                if now >= next_lease:
+                    next_lease = now + LEASE_S / 4
+                    await self.store.renew_lease()
+                if now >= next_sweep:
+                    next_sweep = now + SWEEP_S
+                    await self.store.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not stop the queue; the next tick retries
+                _log.exception("run queue tick failed")
+                await asyncio.sleep(POLL_S)
+
+    async def _claim(self) -> None:
+        while len(self.running) < self.capacity:
+            run = await self.store.claim_next()
+            if run is None:
+                return
+            await self._start(run)
+
+    async def _start(self, run: RunRow) -> None:
+        thread = await self.store.get_thread(run.thread_id)
+        found = None
+        if thread is not None:
+            pending = [m for m in await self.store.list_messages(run.thread_id) if m.seq > thread.state_seq]
+            found = task_and_history([(m.role, m.content, m.agent) for m in pending])
+        if thread is None or found is None:
+            await self.store.finish_run(
+                run.id, "failed", usage=None, error=("invalid_prompt", "the thread has no new user message")
+            )
+            return
+        task, history = found
+        observer = _ThreadRun(self.store, self, run)
+        execution = await self.gw.start(
+            run.assistant_id,
+            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
+            Caller(run.key_id, run.user_id),
+            kind="thread.run",
+            observer=observer,
+            counted=False,  # the run's own row counts against its key while it is active
+        )
+        self.running[run.id] = execution
+
+    async def _observe_cancels(self) -> None:
+        for run_id in await self.store.cancelling(list(self.running)):
+            execution = self.running.get(run_id)
+            if execution is not None:
+                execution.cancel()
