@@ -15,7 +15,7 @@ import pytest
 from gateway._db import connect
 from gateway._schema import SCHEMA_VERSION, schema_version
 from gateway._store import Store
-from teams import Message, ToolCall, Usage
+from teams import Message, RunEvent, ToolCall, Usage
 from tests._postgres import postgres_dsn  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,7 +111,7 @@ async def test_a_stopped_replicas_runs_fail_with_the_reason(two: tuple[Store, St
 async def test_run_events_are_readable_from_every_replica(two: tuple[Store, Store]) -> None:
     a, b = two
     _, run_id = await _queued(a)
-    events = [
+    events: list[RunEvent] = [
         Message("writer", "Draft", Usage(10, 5)),
         ToolCall("critic", "call_1", "word_count", '{"text": "x"}', Usage(7, 3)),
     ]
