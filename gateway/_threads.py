@@ -6,11 +6,13 @@ import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import StreamingResponse
 from openai.types import CompletionUsage
 
 from ._auth import Caller
 from ._errors import GatewayError
 from ._queue import task_and_history
+from ._run_stream import stream_run
 from ._schemas import (
     DeletedOut,
     LastErrorOut,
@@ -144,14 +146,16 @@ async def create_thread(body: ThreadCreate, gw: GatewayDep, who: CallerDep) -> T
 
 
 # registered before "/{thread_id}" so that "runs" is not taken for a thread id
-@router.post("/runs")
-async def create_thread_and_run(body: ThreadAndRunCreate, gw: GatewayDep, who: CallerDep) -> RunOut:
+@router.post("/runs", response_model=None)
+async def create_thread_and_run(
+    body: ThreadAndRunCreate, gw: GatewayDep, who: CallerDep
+) -> RunOut | StreamingResponse:
     _check_run_body(body)
     gw.scenario(body.assistant_id)
     thread_body = body.thread or ThreadCreate()
     thread = await gw.store.create_thread(who.key_id, thread_body.metadata or {})
     await _add_messages(gw, thread.id, thread_body.messages)
-    return run_out(await _start_run(gw, thread, body, who))
+    return _run_response(gw, body, await _start_run(gw, thread, body, who))
 
 
 @router.get("/{thread_id}")
@@ -232,13 +236,6 @@ def _check_run_body(body: RunCreate) -> None:
             "instructions_not_supported",
             param="instructions",
         )
-    if body.stream:
-        raise GatewayError(
-            400,
-            "streaming runs are not supported: poll the run, or use /v1/chat/completions with stream=true",
-            "stream_not_supported",
-            param="stream",
-        )
 
 
 async def _check_task(gw: Gateway, thread: ThreadRow) -> None:
@@ -267,14 +264,26 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
     return row
 
 
-@router.post("/{thread_id}/runs")
-async def create_run(thread_id: str, body: RunCreate, gw: GatewayDep, who: CallerDep) -> RunOut:
+def _run_response(gw: Gateway, body: RunCreate, row: RunRow) -> RunOut | StreamingResponse:
+    if not body.stream:
+        return run_out(row)
+    return StreamingResponse(
+        stream_run(gw.store, row, run_out, message_out),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+@router.post("/{thread_id}/runs", response_model=None)
+async def create_run(
+    thread_id: str, body: RunCreate, gw: GatewayDep, who: CallerDep
+) -> RunOut | StreamingResponse:
     _check_run_body(body)
     thread = await _thread(gw, thread_id, who)
     gw.scenario(body.assistant_id)
     await _unlocked(gw, thread_id)
     await _add_messages(gw, thread_id, body.additional_messages or [])
-    return run_out(await _start_run(gw, thread, body, who))
+    return _run_response(gw, body, await _start_run(gw, thread, body, who))
 
 
 @router.get("/{thread_id}/runs")
