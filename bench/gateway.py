@@ -1,10 +1,13 @@
 """`python -m bench gateway`: N concurrent chat-completion runs of travel_planning through the
-gateway (a real `python -m gateway` process, with 1 and with 2 worker processes) against a
-scripted model that waits 200 ms per call.
+gateway against a scripted model that waits 200 ms per call, in one run for each layout:
+one process; one process with `--workers 2` (its own team-worker pool); `--processes 2`
+over one SQLite file; `--processes 2` over one PostgreSQL (a throwaway cluster from
+Debian's binaries, as the tests start it).
 
 Ideal wall time = model calls per run x latency, since all runs overlap. Each batch is
 repeated and the median reported, because this machine's speed drifts by a third between
-minutes. The gateway's CPU is its whole process tree's, from /proc. The load generator
+minutes. The gateway's CPU is its whole process tree's, from /proc; PostgreSQL's own CPU is
+reported beside it. The load generator
 posts raw JSON with aiohttp: the OpenAI SDK client would cost the shared 2 cores three
 times as much CPU as the requests themselves (the SDK's own calls are covered by the tests).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +57,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_gateway(
-    model: ScriptedModelServer, db: Path, log: Path, extra: list[str]
+    model: ScriptedModelServer, db: str, log: Path, extra: list[str]
 ) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "gateway", "--port", "0", "--db", str(db), "--base-url", model.base_url]
+    command = [sys.executable, "-m", "gateway", "--port", "0", "--db", db, "--base-url", model.base_url]
     command += ["--model", model.model, "--max-concurrency", "10000", "--log-level", "warning", *extra]
     with log.open("w") as errors:
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -94,17 +99,20 @@ async def run_batch(url: str, n: int) -> float:
 
 
 def measure(
-    url: str, pid: int, model: ScriptedModelServer, n: int, repeat: int, latency: float
+    url: str, pid: int, model: ScriptedModelServer, n: int, repeat: int, latency: float, db_pid: int | None
 ) -> dict[str, Any]:
     walls: list[float] = []
     cpus: list[float] = []
+    db_cpus: list[float] = []
     own: list[float] = []
     calls = 0
     for _ in range(repeat):
         calls_before = len(model.requests)
         cpu_before, own_before = cpu_seconds(pid), time.process_time()
+        db_before = cpu_seconds(db_pid) if db_pid is not None else 0.0
         walls.append(asyncio.run(run_batch(url, n)))
         cpus.append(cpu_seconds(pid) - cpu_before)
+        db_cpus.append((cpu_seconds(db_pid) if db_pid is not None else 0.0) - db_before)
         own.append(time.process_time() - own_before)
         calls = len(model.requests) - calls_before
     wall, cpu = statistics.median(walls), statistics.median(cpus)
@@ -119,6 +127,7 @@ def measure(
         "model_calls_per_run": calls / n,
         "gateway_cpu_s": round(cpu, 3),
         "gateway_cpu_ms_per_run": round(1000 * cpu / n, 1),
+        "postgres_cpu_ms_per_run": round(1000 * statistics.median(db_cpus) / n, 1),
         "bench_process_cpu_s": round(statistics.median(own), 3),  # load generator + scripted model
     }
 
@@ -158,10 +167,38 @@ async def autogen_alone_ms(runs: int = 100) -> float:
     return 1000 * (time.process_time() - started) / runs
 
 
+LAYOUTS = {
+    "1": ([], "sqlite"),
+    "workers2": (["--workers", "2"], "sqlite"),
+    "processes2-sqlite": (["--processes", "2"], "sqlite"),
+    "processes2-postgres": (["--processes", "2"], "postgresql"),
+}
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path, label: str) -> Iterator[tuple[str, int | None]]:
+    """A fresh database of `kind`: its URL, and the PostgreSQL server's pid (for its CPU)."""
+    if kind == "sqlite":
+        yield str(tmp / f"gateway-{label}.sqlite3"), None
+        return
+    from tests._postgres import debian_bin_dir, postgres_cluster  # the tests' throwaway cluster
+
+    bin_dir = debian_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("PostgreSQL is not installed: scripts/install-system-packages.sh")
+    with postgres_cluster(bin_dir) as cluster:
+        pid = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        yield cluster.dsn, pid
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench gateway", description=__doc__)
-    parser.add_argument("--n", default="1,10,100", help="concurrent runs per batch (default 1,10,100)")
-    parser.add_argument("--workers", default="1,2", help="gateway --workers values to compare (default 1,2)")
+    parser.add_argument("--n", default="10,100", help="concurrent runs per batch (default 10,100)")
+    parser.add_argument(
+        "--layouts",
+        default=",".join(LAYOUTS),
+        help=f"gateway layouts to compare, of {', '.join(LAYOUTS)} (default all)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="batches per N; the median is reported")
     parser.add_argument("--latency", type=float, default=0.2, help="scripted model latency per call, s")
     parser.add_argument(
@@ -176,38 +213,49 @@ def main(argv: list[str]) -> int:
     rows: list[list[Any]] = []
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp, ScriptedModelServer(reply, latency=args.latency) as model:
-        for workers in [int(x) for x in args.workers.split(",")]:
-            extra = ["--workers", str(workers)]
-            extra += ["--scenarios", str(args.scenarios)] if args.scenarios else []
-            db, log = Path(tmp) / f"gateway-{workers}.sqlite3", Path(tmp) / f"gateway-{workers}.log"
-            proc, url = start_gateway(model, db, log, extra)
-            try:
-                asyncio.run(run_batch(url, 2 * workers))  # warm-up: opens the scenario (not measured)
-                for n in sizes:
-                    result = {
-                        "workers": workers,
-                        **measure(url, proc.pid, model, n, args.repeat, args.latency),
-                    }
-                    results.append(result)
-                    rows.append(
-                        [
-                            workers,
-                            n,
-                            result["model_calls_per_run"],
-                            result["wall_s"],
-                            result["ideal_s"],
-                            f"{result['ratio']:.2f}x",
-                            f"{result['runs_per_s']:.1f}",
-                            f"{result['gateway_cpu_ms_per_run']:.0f} ms",
-                        ]
-                    )
-            finally:
-                proc.terminate()
-                proc.wait(30)
+        for label in args.layouts.split(","):
+            extra, kind = LAYOUTS[label]
+            extra = extra + (["--scenarios", str(args.scenarios)] if args.scenarios else [])
+            with database(kind, Path(tmp), label) as (db, db_pid):
+                proc, url = start_gateway(model, db, Path(tmp) / f"gateway-{label}.log", extra)
+                try:
+                    asyncio.run(run_batch(url, 4))  # warm-up: opens the scenario (not measured)
+                    for n in sizes:
+                        result = {
+                            "layout": label,
+                            **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid),
+                        }
+                        results.append(result)
+                        rows.append(
+                            [
+                                label,
+                                n,
+                                result["model_calls_per_run"],
+                                result["wall_s"],
+                                result["ideal_s"],
+                                f"{result['ratio']:.2f}x",
+                                f"{result['runs_per_s']:.1f}",
+                                f"{result['gateway_cpu_ms_per_run']:.0f} ms",
+                                f"{result['postgres_cpu_ms_per_run']:.0f} ms" if db_pid else "-",
+                            ]
+                        )
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
     print_table(
         f"gateway: {SCENARIO} via /v1/chat/completions, scripted model {args.latency * 1000:.0f} ms/call, "
         f"median of {args.repeat}",
-        ["workers", "N", "calls/run", "wall s", "ideal s", "wall/ideal", "runs/s", "gateway CPU/run"],
+        [
+            "layout",
+            "N",
+            "calls/run",
+            "wall s",
+            "ideal s",
+            "wall/ideal",
+            "runs/s",
+            "gateway CPU/run",
+            "PG CPU/run",
+        ],
         rows,
     )
     floor = statistics.median(asyncio.run(autogen_alone_ms()) for _ in range(3))
@@ -222,8 +270,11 @@ def main(argv: list[str]) -> int:
         },
     )
     print(f"AutoGen alone (same team, in-memory model, no HTTP): {floor:.1f} ms CPU per run")
+    one = {r["n"]: r["runs_per_s"] for r in results if r["layout"] == "1"}
+    for r in results:
+        if r["layout"] != "1" and r["n"] in one:
+            print(
+                f"{r['layout']}, N={r['n']}: {r['runs_per_s'] / one[r['n']]:.2f}x the runs/s of one process"
+            )
     print(f"wrote {path}")
-    for result in results:
-        if result["n"] == 100 and result["ratio"] > 1.3:
-            print(f"note: N=100, {result['workers']} worker(s): {result['ratio']:.2f}x ideal (target 1.3x)")
     return 0

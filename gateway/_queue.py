@@ -10,18 +10,15 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, Turn
 
 from ._auth import Caller
-from ._execution import Execution
+from ._execution import Execution, RunObserver
 from ._runner import describe_failure
-from ._states import LastErrorCode
+from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
-
-if TYPE_CHECKING:
-    from ._service import Gateway
 
 __all__ = ["RunQueue", "task_and_history"]
 
@@ -94,12 +91,27 @@ class _ThreadRun:
         await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
 
 
+class StartRun(Protocol):
+    """`Gateway.start`: runs a team with the process's runner, slots and usage bookkeeping."""
+
+    async def __call__(
+        self,
+        scenario: str,
+        request: RunRequest,
+        caller: Caller,
+        *,
+        kind: RunKind,
+        observer: RunObserver | None = None,
+        counted: bool = True,
+    ) -> Execution: ...
+
+
 class RunQueue:
     """One replica's worker over the shared run queue."""
 
-    def __init__(self, gw: Gateway, capacity: int) -> None:
-        self.gw = gw
-        self.store = gw.store
+    def __init__(self, store: Store, start: StartRun, capacity: int) -> None:
+        self.start_run = start
+        self.store = store
         self.capacity = capacity
         self.running: dict[str, Execution] = {}
         self._wake = asyncio.Event()
@@ -163,7 +175,7 @@ class RunQueue:
             return
         task, history = found
         observer = _ThreadRun(self.store, self, run)
-        execution = await self.gw.start(
+        execution = await self.start_run(
             run.assistant_id,
             RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
             Caller(run.key_id, run.user_id),

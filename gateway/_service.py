@@ -34,7 +34,7 @@ class Gateway:
         self.keys = KeyRing(config.keys)
         self.slots = asyncio.Semaphore(config.max_active_runs)
         self.executions: set[Execution] = set()
-        self.queue = RunQueue(self, capacity=config.max_active_runs)
+        self.queue = RunQueue(store, self.start, capacity=config.max_active_runs)
 
     def scenario(self, name: str) -> ScenarioInfo:
         """Look a scenario up by name (a name is never used as a path)."""

@@ -73,3 +73,16 @@ def executor_pid(db_url: str, run_id: str) -> int | None:
         return int(row["pid"]) if row else None
 
     return asyncio.run(query())
+
+
+def replica_pids(db_url: str) -> list[int]:
+    """The pids of the gateway processes registered in the database."""
+
+    async def query() -> list[int]:
+        db = await connect(db_url)
+        try:
+            return [int(r["pid"]) for r in (await db.execute("SELECT pid FROM replicas")).rows]
+        finally:
+            await db.close()
+
+    return asyncio.run(query())

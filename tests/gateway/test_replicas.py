@@ -19,8 +19,8 @@ import pytest
 from serving.testing import ScriptedModelServer
 from tests._postgres import postgres_dsn  # noqa: F401  (fixture)
 
-from ._replicas import executor_pid, gateway_process
-from ._travel import FINAL, GatedScript
+from ._replicas import executor_pid, gateway_process, replica_pids
+from ._travel import FINAL, GatedScript, reply_for
 from .test_database import db_url  # noqa: F401  (fixture: a fresh SQLite file or PostgreSQL database)
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")
@@ -177,3 +177,25 @@ def test_a_restarted_replica_takes_the_queued_runs(
         client.close()
     assert interrupted == "failed"
     assert done.status == "completed", done.last_error
+
+
+def test_processes_n_serves_one_port_from_n_replicas(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'gateway.sqlite3'}"
+    with (
+        ScriptedModelServer(reply_for) as model,
+        gateway_process(db, model.base_url, model.model, tmp_path / "log", "--processes", "2") as (_, url),
+    ):
+        until(lambda: len(replica_pids(db)) == 2, 120, "two replicas registered")
+        client = sdk(url)
+        runs = [
+            client.beta.threads.create_and_run_poll(
+                assistant_id="travel_planning",
+                thread={"messages": [{"role": "user", "content": TASK}]},
+                poll_interval_ms=50,
+            )
+            for _ in range(2)
+        ]
+        client.close()
+        pids = replica_pids(db)
+    assert [r.status for r in runs] == ["completed", "completed"]
+    assert len(set(pids)) == 2
