@@ -205,16 +205,28 @@ class PostgresDatabase:
             ) from exc
         try:
             for _ in range(_PG_CONNECTIONS):
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await self._connect()
                 self._all.append(conn)
                 self._free.put_nowait(conn)
         except psycopg.OperationalError as exc:
             await self.close()
             raise DatabaseUrlError(f"--db {describe_url(self.url)}: cannot connect: {exc}".strip()) from exc
 
+    async def _connect(self) -> Any:
+        import psycopg
+
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
         conn = await self._free.get()
+        if conn.broken or conn.closed:  # the server restarted or the network dropped: a new one
+            try:
+                fresh = await self._connect()
+            except BaseException:
+                self._free.put_nowait(conn)
+                raise
+            self._all[self._all.index(conn)] = conn = fresh
         try:
             yield conn
         finally:

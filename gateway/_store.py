@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from teams import RunEvent, Usage, event_from_json
 
-from ._db import Database, Tx, connect
+from ._db import Database, connect
 from ._schema import migrate
 from ._schemas import UsageRowOut
 from ._states import ACTIVE_STATUSES, LastErrorCode, Outcome, RunKind, RunStatus
@@ -380,9 +380,9 @@ class Store:
             user_id=user_id,
             metadata=metadata,
         )
-        insert = (
+        columns = (
             "INSERT INTO runs(id, thread_id, assistant_id, created_at, status, expires_at, key_id,"
-            " user_id, metadata, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " user_id, metadata, queued_at)"
         )
         values = (
             row.id,
@@ -397,13 +397,12 @@ class Store:
             time.time(),
         )
         if limit is None:
-            await self.db.execute(insert, values)
+            await self.db.execute(f"{columns} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             return row
-        async with self.db.transaction() as tx:
-            if not await self._room(tx, key_id, limit):
-                return None
-            await tx.execute(insert, values)
-        return row
+        inserted = await self._insert_if_room(
+            f"{columns} SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?", values, key_id, limit
+        )
+        return row if inserted else None
 
     async def get_run(self, thread_id: str, run_id: str) -> RunRow | None:
         r = (
@@ -528,26 +527,32 @@ class Store:
         """Count one run of `key_id` unless it already has `limit` (queued and running thread
         runs plus chat calls, on every replica); returns the slot's id, or None when full."""
         slot = new_id("call")
-        async with self.db.transaction() as tx:
-            if not await self._room(tx, key_id, limit):
-                return None
-            await tx.execute(
-                "INSERT INTO active_calls(id, key_id, owner, created_at) VALUES (?, ?, ?, ?)",
-                (slot, key_id, self.replica_id, time.time()),
-            )
-        return slot
+        inserted = await self._insert_if_room(
+            "INSERT INTO active_calls(id, key_id, owner, created_at) SELECT ?, ?, ?, ?",
+            (slot, key_id, self.replica_id, time.time()),
+            key_id,
+            limit,
+        )
+        return slot if inserted else None
 
-    async def _room(self, tx: Tx, key_id: str, limit: int) -> bool:
-        if self.db.dialect == "postgresql":  # SQLite's BEGIN IMMEDIATE already serialises this
+    async def _insert_if_room(
+        self, insert_select: str, values: tuple[Any, ...], key_id: str, limit: int
+    ) -> bool:
+        """`INSERT ... SELECT values` unless `key_id` has `limit` active runs and calls.
+
+        One statement, so SQLite (one writer) runs count and insert atomically; PostgreSQL
+        sees other transactions' inserts only after the count, so it first takes the key's
+        advisory lock, held to the end of the transaction."""
+        sql = (
+            f"{insert_select} WHERE (SELECT COUNT(*) FROM active_calls WHERE key_id = ?)"
+            f" + (SELECT COUNT(*) FROM runs WHERE key_id = ? AND {_ACTIVE_IN}) < ?"
+        )
+        args = (*values, key_id, key_id, *ACTIVE_STATUSES, limit)
+        if self.db.dialect == "sqlite":
+            return (await self.db.execute(sql, args)).rowcount == 1
+        async with self.db.transaction() as tx:
             await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (key_id,))
-        r = (
-            await tx.execute(
-                "SELECT (SELECT COUNT(*) FROM active_calls WHERE key_id = ?)"
-                f" + (SELECT COUNT(*) FROM runs WHERE key_id = ? AND {_ACTIVE_IN}) AS n",
-                (key_id, key_id, *ACTIVE_STATUSES),
-            )
-        ).one()
-        return r is None or int(r["n"]) < limit
+            return (await tx.execute(sql, args)).rowcount == 1
 
     async def release_call(self, slot: str) -> None:
         await self.db.execute("DELETE FROM active_calls WHERE id = ?", (slot,))

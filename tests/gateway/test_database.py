@@ -201,3 +201,37 @@ async def test_replicas_starting_together_upgrade_once(db_url: str) -> None:
     for s in stores:
         await s.close()
     assert rows == [{"version": SCHEMA_VERSION}]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_a_replica_reconnects_after_postgres_dropped_its_connections(db_url: str) -> None:
+    import psycopg
+
+    store = Store(db_url)
+    await store.open()
+    thread = await store.create_thread("dev", {})
+    with psycopg.connect(db_url, autocommit=True) as admin:  # what a server restart does to clients
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid != pg_backend_pid()"
+        )
+    failures = 0
+    for _ in range(8):  # each pooled connection fails once, then is replaced
+        try:
+            found = await store.get_thread(thread.id)
+        except psycopg.OperationalError:
+            failures += 1
+            continue
+        assert found is not None
+    await store.close()
+    assert failures <= 4
+    assert await store_gets(db_url, thread.id)
+
+
+async def store_gets(db_url: str, thread_id: str) -> bool:
+    store = Store(db_url)
+    await store.open()
+    try:
+        return await store.get_thread(thread_id) is not None
+    finally:
+        await store.close()
