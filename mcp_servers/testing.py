@@ -13,7 +13,8 @@ then dies at every restart). Or over streamable HTTP with ``--http PORT`` (url `
 
 Tools: ``echo(text)`` answers at once; ``sleep(seconds)`` answers after a while (a call in
 flight to kill the server under); ``fail(message)`` raises, so the call returns a tool error;
-``crash(status)`` ends the server's process in the middle of the call.
+``crash(status, kill)`` ends the server's process in the middle of the call (SIGKILL with
+``kill``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 
 from mcp.server.fastmcp import FastMCP
@@ -48,10 +50,13 @@ def build(port: int = 8000) -> FastMCP:
         raise RuntimeError(message)
 
     @server.tool()
-    def crash(status: int = 3) -> str:
-        """End the server's process at once, without answering."""
-        sys.stderr.write(f"testing server: crashing with status {status} as asked\n")
+    def crash(status: int = 3, kill: bool = False) -> str:
+        """End the server's process at once, without answering (with SIGKILL when kill is true)."""
+        how = "SIGKILL" if kill else f"status {status}"
+        sys.stderr.write(f"testing server: crashing with {how} as asked\n")
         sys.stderr.flush()
+        if kill:
+            os.kill(os.getpid(), signal.SIGKILL)
         os._exit(status)
 
     return server
