@@ -41,6 +41,7 @@ side (a server that crashes mid-call, exits at start, or whose tool raises).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -330,7 +331,7 @@ class ScriptedModelServer:
         self._thread: threading.Thread | None = None
         self._server: Any = None
         self._port: int | None = None
-        self._stopping = False
+        self._stopping: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     @property
     def base_url(self) -> str:
@@ -438,8 +439,7 @@ class ScriptedModelServer:
             if isinstance(step, Fault) and step.kind == "status":
                 return _fault_response(step)
             if isinstance(step, Fault) and step.kind == "hang":
-                while not self._stopping:  # polled: stop() runs on another thread
-                    await asyncio.sleep(0.05)
+                await self._stop_event().wait()
                 return _fault_response(Fault.status(503, "scripted model server: stopping"))
             reply = step if isinstance(step, Reply) else Reply.text("(the connection drops before this)")
             completion = self._complete(body, reply)
@@ -498,7 +498,7 @@ class ScriptedModelServer:
             timeout_keep_alive=30,
             timeout_graceful_shutdown=1,
         )
-        self._stopping = False
+        self._stopping = None
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="scripted-model-server", daemon=True
@@ -511,8 +511,17 @@ class ScriptedModelServer:
             time.sleep(0.005)
         return self
 
+    def _stop_event(self) -> asyncio.Event:
+        """Set when stop() is called (from another thread): hanging requests then end."""
+        if self._stopping is None:
+            self._stopping = (asyncio.get_running_loop(), asyncio.Event())
+        return self._stopping[1]
+
     def stop(self) -> None:
-        self._stopping = True
+        if self._stopping is not None:
+            loop, event = self._stopping
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(event.set)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

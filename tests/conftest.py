@@ -62,7 +62,8 @@ def _live_children() -> dict[int, str]:
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[1]) != me or fields[0] == "Z":
                 continue
-            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            found[int(proc.name)] = command.decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
     return found
