@@ -81,6 +81,7 @@ def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path:
             env={**os.environ, "COLUMNS": "120"},
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     out = proc.stdout
     headers = [line.strip("─ ") for line in out.splitlines() if line.startswith("── ")]
     assert headers == ["user", "planner_agent", "local_agent", "language_agent", "travel_summary_agent"]
@@ -117,5 +118,6 @@ def test_cli_no_stream_prints_whole_messages_once(tmp_path: Path) -> None:
             timeout=120,
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     assert proc.stdout.count("It is noon. TERMINATE") == 1
     assert "Plan Seoul." in proc.stdout
