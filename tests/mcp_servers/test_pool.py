@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,8 +62,7 @@ def _wait_dead(pid: int, deadline: float = 10.0) -> None:
         time.sleep(0.01)
 
 
-async def _wait_for(predicate: object, what: str, deadline: float = 15.0) -> None:
-    assert callable(predicate)
+async def _wait_for(predicate: Callable[[], bool], what: str, deadline: float = 15.0) -> None:
     end = time.monotonic() + deadline
     while not predicate():
         assert time.monotonic() < end, f"timed out after {deadline} s waiting for {what}"
@@ -248,16 +247,18 @@ def _free_port() -> int:
 
 
 class _HttpServer:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, log: Path) -> None:
         self.port = port
+        self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mcp_servers.testing", "--http", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "mcp_servers.testing", "--http", str(self.port)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         end = time.monotonic() + 20
         while True:
             assert self.proc.poll() is None, "the HTTP MCP server exited at start"
@@ -275,8 +276,8 @@ class _HttpServer:
 
 
 @pytest.fixture
-def http_server() -> Iterator[_HttpServer]:
-    server = _HttpServer(_free_port())
+def http_server(tmp_path: Path) -> Iterator[_HttpServer]:
+    server = _HttpServer(_free_port(), tmp_path / "http-server.log")
     server.start()
     yield server
     server.kill()
@@ -304,8 +305,8 @@ async def test_http_call_in_flight_when_the_connection_drops_fails_fast(http_ser
     await pool.start()
     try:
         call = asyncio.create_task(pool["h"].call_tool("sleep", {"seconds": 60}))
-        # the server's stderr is not ours here: wait until the request is on the wire
-        await asyncio.sleep(0.5)  # margin for the POST to reach the server; the bound below is what counts
+        reached = lambda: "sleeping 60 s" in http_server.log.read_text()  # noqa: E731
+        await _wait_for(reached, "the call to reach the server")
         killed = time.monotonic()
         http_server.kill()
         result = await call
