@@ -20,7 +20,10 @@ import httpx
 from serving.testing import Fault, Reply, ScriptedModelServer, Step, message_text
 
 RUNS = 4  # thread runs in flight when the gateway is killed
-RESTART_BUDGET = 30.0  # seconds from SIGKILL to the runs reported failed by the new process
+# seconds from the restarted process answering to every interrupted run reported failed: it
+# does that at start, so the margin (2 s) is the budget. The restart itself (Python and
+# the gateway's imports, ~5 s on an idle machine, far longer on a busy one) is shown apart.
+RECOVERY_BUDGET = 2.0
 FINAL = "Final plan: Day 1 Kathmandu, Day 2 Bhaktapur, Day 3 Pokhara."
 _LINES = {  # travel_planning's agents, recognised by their system messages
     "trip planner": ("planner_agent", "Day 1: Kathmandu. Day 2: Bhaktapur. Day 3: Pokhara."),
@@ -113,9 +116,10 @@ def gateway_sigkill() -> Any:
             proc.wait(30)
         script.release.set()
         with _gateway(db, model, log) as (_, url):
+            ready = time.monotonic()
             with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as sdk:
                 after = [sdk.beta.threads.runs.retrieve(r.id, thread_id=r.thread_id) for r in runs]
-                seconds = time.monotonic() - killed
+                seconds = time.monotonic() - ready
                 kept = {
                     t.id: {m.id for m in sdk.beta.threads.messages.list(thread_id=t.id).data} for t in threads
                 }
@@ -133,7 +137,7 @@ def gateway_sigkill() -> Any:
         else f"statuses {[r.status for r in after]}"
     )
     ok = (
-        len(failed) == RUNS and lost == 0 and up and rerun.status == "completed" and seconds <= RESTART_BUDGET
+        len(failed) == RUNS and lost == 0 and up and rerun.status == "completed" and seconds <= RECOVERY_BUDGET
     )
     return Outcome(
         f"gateway SIGKILL, {RUNS} runs in flight, restart",
@@ -142,8 +146,8 @@ def gateway_sigkill() -> Any:
         up,
         lost,
         round(seconds, 2),
-        RESTART_BUDGET,
-        f"rerun {rerun.status} in {rerun_s:.2f} s",
+        RECOVERY_BUDGET,
+        f"restart {ready - killed:.1f} s; rerun {rerun.status} in {rerun_s:.2f} s",
         ok,
         {"messages_seen": sum(len(v) for v in seen.values()), "runs_failed": len(failed)},
     )

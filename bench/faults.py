@@ -8,7 +8,13 @@ how many messages the caller had been shown but the run's end lost, the time to 
 outcome against the budget (the configured timeout + 2 s), and what the control run paid.
 
 The gateway row SIGKILLs a real gateway process with thread runs in flight, restarts it
-on the same database and counts what survived (`bench/_faults_gateway.py`).
+on the same database and counts what survived (`bench/_faults_gateway.py`); its time is
+from the new process answering to every interrupted run reported failed, and its "other
+run" is the restart's duration and a new run on the same thread.
+
+Budgets: a model fault's is (1 + max_retries) x the model timeout + 2 s (each attempt may
+wait its timeout out), an MCP fault's the MCP read timeout + 2 s, a start fault's the
+startup timeout + 2 s, a runaway team's its wall-clock limit + 2 s.
 """
 
 from __future__ import annotations

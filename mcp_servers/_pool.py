@@ -67,7 +67,7 @@ class SharedMcpServer(Workbench):
         self._live: LiveSession | None = None
         self._tools: list[ToolSchema] | None = None
         self._lock = asyncio.Lock()
-        self._stderr: IO[str] | None = None
+        self._stderr: IO[bytes] | None = None
         self._started = False  # a first start succeeded: later starts are restarts
         self._restart_times: deque[float] = deque()
         self._broken: str | None = None

@@ -117,7 +117,7 @@ class _WatchedTransport(httpx.AsyncBaseTransport):
 class LiveSession:
     """A started server (or HTTP connection) with its ClientSession, owned by a background task."""
 
-    def __init__(self, spec: McpServerSpec, stderr: IO[str]) -> None:
+    def __init__(self, spec: McpServerSpec, stderr: IO[bytes]) -> None:
         self.spec = spec
         self.stderr = stderr
         self.tools: list[mcp_types.Tool] = []
@@ -140,7 +140,7 @@ class LiveSession:
         """False once the server is known gone, including a dead process the loop has not reaped."""
         if self._wake.is_set() or self.ended.is_set():
             return False
-        if self.pid is not None:
+        if self.pid is not None and hasattr(os, "waitid"):  # Linux; elsewhere the loop's reaping tells
             try:
                 if os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                     self._lost("exited")
@@ -312,21 +312,25 @@ def _root_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def stderr_tail(stream: IO[str]) -> str:
-    """The last few lines the server wrote to stderr, joined with ' | '."""
+def stderr_tail(stream: IO[bytes]) -> str:
+    """The last few lines the server wrote to stderr, joined with ' | '.
+
+    Read with pread: the servers share the file's offset, and moving it would make their
+    next lines overwrite earlier ones.
+    """
     try:
-        stream.flush()
-        stream.seek(0)
-        lines = [line.rstrip() for line in stream.read().splitlines() if line.strip()]
-        stream.seek(0, 2)
+        fd = stream.fileno()
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, min(size, 16384), max(0, size - 16384))
     except (OSError, ValueError):
         return ""
+    lines = [line.rstrip() for line in data.decode(errors="replace").splitlines() if line.strip()]
     return " | ".join(lines[-_STDERR_TAIL_LINES:])
 
 
-def new_stderr() -> IO[str]:
-    """A file for one server's stderr (the stdio transport needs a real file descriptor)."""
-    return tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
+def new_stderr() -> IO[bytes]:
+    """A file for one server's stderr, kept across its restarts (the child needs a real fd)."""
+    return tempfile.TemporaryFile()
 
 
 @asynccontextmanager

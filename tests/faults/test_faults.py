@@ -50,5 +50,5 @@ def test_gateway_sigkill_with_runs_in_flight_then_restart() -> None:
     assert outcome.reason.startswith("the gateway stopped while this run was in_progress"), outcome.reason
     assert outcome.detail == {"messages_seen": 2 * RUNS, "runs_failed": RUNS}  # task + planner, each
     assert (outcome.process_up, outcome.lost) == (True, 0)
-    assert outcome.control.startswith("rerun completed in ")
+    assert " rerun completed in " in outcome.control
     assert outcome.ok, outcome
