@@ -136,9 +136,8 @@ def gateway_sigkill() -> Any:
         if failed and failed[0].last_error
         else f"statuses {[r.status for r in after]}"
     )
-    ok = (
-        len(failed) == RUNS and lost == 0 and up and rerun.status == "completed" and seconds <= RECOVERY_BUDGET
-    )
+    recovered = rerun.status == "completed" and seconds <= RECOVERY_BUDGET
+    ok = len(failed) == RUNS and lost == 0 and up and recovered
     return Outcome(
         f"gateway SIGKILL, {RUNS} runs in flight, restart",
         "failed" if len(failed) == RUNS else "?",
