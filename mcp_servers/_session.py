@@ -129,6 +129,7 @@ class LiveSession:
         self._session: ClientSession | None = None
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._wake = asyncio.Event()  # set the moment the end is known: the body stops waiting
+        self._reason_known = asyncio.Event()
         self._closing = False
         self._task = asyncio.create_task(self._run(), name=f"mcp-session {describe(spec)}")
 
@@ -151,9 +152,12 @@ class LiveSession:
         return True
 
     def _lost(self, reason: str, undelivered: bool = False) -> None:
-        if not self.end_reason and not self._closing:
+        # a bare "exited" (a broken pipe) gives way to the exit status once the process is reaped
+        if self.end_reason in ("", "exited") and not self._closing:
             self.end_reason = reason
             self._undelivered = undelivered
+            if reason != "exited":
+                self._reason_known.set()
         self._wake.set()
 
     def _transport(self) -> AbstractAsyncContextManager[Any]:
@@ -238,7 +242,8 @@ class LiveSession:
                     self._ready.set_result(None)
                     await self._wake.wait()
         except Exception as exc:
-            self._lost(_root_text(exc))
+            if not self.end_reason:
+                self._lost(_root_text(exc))
             if not self._ready.done():
                 self._ready.set_exception(exc)
             elif not self._closing:
@@ -246,6 +251,7 @@ class LiveSession:
         finally:
             self._session = None
             self._lost("exited")
+            self._reason_known.set()
             if not self._ready.done():
                 self._ready.set_exception(SessionLost(self.end_reason))
             self.ended.set()
@@ -271,10 +277,10 @@ class LiveSession:
             pass  # the end of the server's output: the transport is about to say why
         elif not self._wake.is_set() and not call.cancelled():
             return call.result()
-        # let the transport finish, so the reason names the exit status
+        # a moment for the reaped process's exit status, so the reason names it
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(1):
-                await self.ended.wait()
+            async with asyncio.timeout(0.5):
+                await self._reason_known.wait()
         raise SessionLost(self.end_reason, undelivered=self._undelivered)
 
     async def close(self) -> None:
