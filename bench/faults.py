@@ -217,9 +217,8 @@ async def _control(scenario: Any) -> tuple[str, float]:
 
 
 async def run_case(case: FaultCase, workdir: Path) -> Outcome:
-    from autogen_agentchat.messages import BaseChatMessage
-
     from scenarios import RunResult, load_scenario
+    from teams import Message
 
     router = Router(case)
     async with ScriptedModelServer(router, latency=0.05) as server:
@@ -236,13 +235,13 @@ async def run_case(case: FaultCase, workdir: Path) -> Outcome:
                 try:
                     async for item in scenario.run_stream():
                         if isinstance(item, RunResult):
-                            kept = [m.to_text() for m in item.messages]
+                            kept = [m.text for m in item.messages]
                             ended = (
                                 "recovered" if item.stop_reason.startswith("Text 'TERMINATE'") else "stopped"
                             )
                             reason = item.stop_reason
-                        elif isinstance(item, BaseChatMessage) and item.source != "user":
-                            seen.append(item.to_text())
+                        elif isinstance(item, Message) and item.source != "user":
+                            seen.append(item.text)
                 except Exception as exc:
                     ended, reason = "failed", _one_line(exc)
                 seconds = time.monotonic() - started

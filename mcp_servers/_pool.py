@@ -22,6 +22,7 @@ from autogen_core.tools import (
 from mcp import McpError
 from mcp import types as mcp_types
 
+from agentteams import McpServerError
 from mcp_servers._session import LiveSession, SessionLost, describe, exit_text, new_stderr, stderr_tail
 from mcp_servers.spec import McpServerSpec, StdioServerSpec
 
@@ -32,7 +33,7 @@ RESTART_LIMIT = 3
 RESTART_WINDOW = 60.0
 
 
-class McpStartError(Exception):
+class McpStartError(McpServerError):
     """A declared MCP server could not be started or reached."""
 
     def __init__(self, server: str, detail: str) -> None:

@@ -33,6 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from agentteams import McpServerError
 from mcp_servers.spec import McpServerSpec, StdioServerSpec
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 _STDERR_TAIL_LINES = 5
 
 
-class SessionLost(Exception):
+class SessionLost(McpServerError):
     """The server exited or its connection dropped while a request was in flight.
 
     ``undelivered``: the request certainly never reached the server (the connection was

@@ -52,7 +52,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from agentteams import AgentTeamsError
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 __all__ = [
     "Fault",
@@ -137,7 +142,7 @@ Step = Reply | Fault
 Script = Sequence[Step] | Callable[[dict[str, Any]], Step]
 
 
-class ScriptViolation(AssertionError):
+class ScriptViolation(AgentTeamsError, AssertionError):
     """The code under test made a model call the script did not expect, or left steps unused."""
 
 
@@ -263,7 +268,7 @@ def _split_keep_spaces(text: str) -> list[str]:
     return pieces
 
 
-class _ScriptedDisconnect(Exception):
+class _ScriptedDisconnect(AgentTeamsError):
     """Raised inside a response to make uvicorn drop the connection (Fault.disconnect)."""
 
 
@@ -272,7 +277,7 @@ class _QuietDisconnects(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], _ScriptedDisconnect))
 
 
-def _fault_response(fault: Fault) -> Any:
+def _fault_response(fault: Fault) -> Response:
     from starlette.responses import JSONResponse
 
     kind = {429: "rate_limit_error", 503: "service_unavailable"}.get(fault.status_code, "server_error")
@@ -284,7 +289,7 @@ def _fault_response(fault: Fault) -> Any:
     )
 
 
-def _dropped(part: bytes, media_type: str, *, chunked: bool = False) -> Any:
+def _dropped(part: bytes, media_type: str, *, chunked: bool = False) -> Response:
     """A response that sends ``part`` and then drops the connection without finishing."""
     from starlette.responses import StreamingResponse
 
@@ -399,7 +404,7 @@ class ScriptedModelServer:
 
     def _app(self) -> Any:
         from starlette.requests import Request
-        from starlette.responses import JSONResponse, Response, StreamingResponse
+        from starlette.responses import JSONResponse, StreamingResponse
         from starlette.routing import Route
 
         async def models(_: Request) -> Response:
