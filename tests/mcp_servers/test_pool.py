@@ -184,14 +184,14 @@ async def test_a_server_that_dies_at_every_restart_is_reported_broken(tmp_path: 
             "so it is not restarted again; last stderr: testing server: crashing with status 2 as asked | "
             f"{refused} | {refused} | {refused}"
         )
-        assert texts[:2] == [
+        # the restarts are made by whichever comes first, the watcher or the next call, so the
+        # calls before the verdict may see 2 or 3 failed starts; the verdict itself is fixed
+        could_not_start = (
             f"MCP server 't': could not start `python -m mcp_servers.testing --exit-at-start-if {flag}` "
             f"(exited with status 1); stderr: testing server: crashing with status 2 as asked | {refused}"
-            + f" | {refused}"
-            * i
-            for i in (1, 2)
-        ], texts
-        assert texts[2:] == [broken, broken], texts
+        )
+        assert all(t.startswith(could_not_start) or t == broken for t in texts), texts
+        assert texts[0].startswith(could_not_start) and texts[-2:] == [broken, broken], texts
         assert pool["t"].restarts == 3
         assert _children(b"mcp_servers.testing") == []
     finally:
