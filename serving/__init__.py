@@ -3,7 +3,28 @@
 Importing this package starts nothing and touches no network.
 """
 
-from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
+from serving._endpoint import (
+    Endpoint,
+    EndpointError,
+    entry_capabilities,
+    list_model_entries,
+    list_models,
+    open_endpoint,
+    resolve_model_id,
+)
 from serving._profiles import ModelInfoLookup, model_info_for
+from serving._wire import CAPABILITIES, Capability
 
-__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
+__all__ = [
+    "CAPABILITIES",
+    "Capability",
+    "Endpoint",
+    "EndpointError",
+    "ModelInfoLookup",
+    "entry_capabilities",
+    "list_model_entries",
+    "list_models",
+    "model_info_for",
+    "open_endpoint",
+    "resolve_model_id",
+]

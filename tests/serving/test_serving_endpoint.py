@@ -13,7 +13,19 @@ from serving.testing import Reply, ScriptedModelServer
 
 def test_public_names() -> None:
     assert sorted(serving.__all__) == sorted(
-        ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
+        [
+            "CAPABILITIES",
+            "Capability",
+            "Endpoint",
+            "EndpointError",
+            "ModelInfoLookup",
+            "entry_capabilities",
+            "list_model_entries",
+            "list_models",
+            "model_info_for",
+            "open_endpoint",
+            "resolve_model_id",
+        ]
     )
 
 
@@ -53,7 +65,7 @@ async def test_several_models_listed_in_error(models_server: Callable[[list[str]
     with pytest.raises(EndpointError) as info:
         async with open_endpoint(url, "auto"):
             pass
-    assert "several models (qwen-a, llama-b)" in str(info.value)
+    assert "several chat models (qwen-a, llama-b)" in str(info.value)
     assert info.value.url == url + "/v1"
 
 
