@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -110,7 +111,7 @@ def gpu_memory_split(weights: Sequence[float]) -> list[float]:
     Rounded down to hundredths, so the sum never exceeds the total.
     """
     total = sum(weights)
-    return [int(GPU_MEMORY_TOTAL * w / total * 100) / 100 for w in weights]
+    return [math.floor(GPU_MEMORY_TOTAL * w / total * 100 + 1e-9) / 100 for w in weights]
 
 
 def vllm_plan(
@@ -173,7 +174,7 @@ def _process(spec: BackendSpec) -> EmbeddedServer:
         die_with_parent=True,
     )
     assert spec.command is not None
-    return EmbeddedServer(config, command=spec.command, name=f"{spec.engine} backend of {spec.model}")
+    return EmbeddedServer(config, command=spec.command, name=f"{spec.engine} backend")
 
 
 def start_backends(plan: FrontPlan) -> list[Backend]:
@@ -218,6 +219,10 @@ def serve(plan: FrontPlan) -> int:
         sys.stderr.write(
             f"serving {', '.join(b.model for b in backends)} at http://{plan.host}:{plan.port}/v1\n"
         )
+        # uvicorn re-raises the signal that stopped it once it restored these handlers: a no-op
+        # here, so that the backends are stopped below and the exit code says "stopped as asked"
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: None)
         uvicorn.Server(config).run()  # returns on SIGTERM / SIGINT
     finally:
         for b in backends:
