@@ -10,9 +10,11 @@ requests, with a message naming it.
 
 from __future__ import annotations
 
+import array
 import base64
 import json
 import logging
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -434,9 +436,10 @@ def _parse(model: type[_T], body: dict[str, Any]) -> _T:
 def _encode(vector: list[float], encoding: str) -> list[float] | str:
     if encoding == "float":
         return vector
-    import numpy as np
-
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    packed = array.array("f", vector)  # float32, as the OpenAI SDK decodes it
+    if sys.byteorder == "big":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
