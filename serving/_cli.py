@@ -20,7 +20,14 @@ from rich.text import Text
 
 from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none, vllm_plan
 from serving._check import CheckReport, run_check
-from serving._embedded import DEFAULT_CTX, DEFAULT_PARALLEL, SERVER_NAME, EmbeddedServer, stop_pid
+from serving._embedded import (
+    DEFAULT_CTX,
+    DEFAULT_PARALLEL,
+    SERVER_NAME,
+    EmbeddedServer,
+    check_port_free,
+    stop_pid,
+)
 from serving._endpoint import EndpointError, open_endpoint
 from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
@@ -152,6 +159,7 @@ def _up(args: argparse.Namespace) -> int:
     )
     server = bundled_server(plan, alias=choice.alias, log_path=directory / "server.log", detach=args.detach)
     started = time.perf_counter()
+    check_port_free(plan.host, plan.port)
     err.print(f"loading {', '.join(b.model for b in plan.backends)} on {args.threads} threads")
     server.start(timeout=args.timeout or 120.0, status=lambda line: err.print(line))
     assert server.pid is not None
