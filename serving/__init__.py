@@ -5,13 +5,14 @@ Importing this package starts nothing and touches no network.
 
 from serving._endpoint import (
     Endpoint,
-    EndpointError,
     entry_capabilities,
     list_model_entries,
     list_models,
     open_endpoint,
     resolve_model_id,
+    server_down,
 )
+from serving._errors import EndpointError
 from serving._profiles import ModelInfoLookup, model_info_for
 from serving._wire import CAPABILITIES, Capability
 
@@ -27,4 +28,5 @@ __all__ = [
     "model_info_for",
     "open_endpoint",
     "resolve_model_id",
+    "server_down",
 ]

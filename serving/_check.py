@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from openai import AsyncOpenAI, OpenAIError
 
+from agentteams import AgentTeamsError
 from serving._endpoint import entry_capabilities, list_model_entries
 
 TOOL_NAME = "get_current_time"
@@ -205,8 +206,8 @@ class PoolingChecker:
         return scores[0] > scores[1], f"answer {scores[0]:.2f}, unrelated {scores[1]:.2f}"
 
 
-class _Refused(Exception):
-    pass
+class _Refused(AgentTeamsError):
+    """The server answered a probe with an error (its message is the probe's detail)."""
 
 
 def pooling_models(entries: list[dict[str, Any]] | None) -> dict[str, str]:

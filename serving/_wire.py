@@ -10,14 +10,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from agentteams import AgentTeamsError
+
 Capability = Literal["chat", "embedding", "rerank", "score"]
 CAPABILITIES: tuple[Capability, ...] = ("chat", "embedding", "rerank", "score")
 # OpenAI's own limit for one embeddings request
 MAX_INPUTS = 2048
 
 
-class ApiError(Exception):
-    """An error answered in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+class ApiError(AgentTeamsError):
+    """An error the front answers in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
 
     def __init__(
         self,

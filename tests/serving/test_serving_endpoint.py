@@ -25,6 +25,7 @@ def test_public_names() -> None:
             "model_info_for",
             "open_endpoint",
             "resolve_model_id",
+            "server_down",
         ]
     )
 
