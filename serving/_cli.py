@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
         help="vLLM profile from serving/profiles.yaml; repeat it to serve several models behind one URL",
     )
     up.add_argument("--no-embeddings", action="store_true", help="serve the chat model only (embedded)")
+    up.add_argument(
+        "--embedding-threads",
+        type=int,
+        default=EmbeddedOptions().embedding_threads,
+        help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
+    )
     up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
     up.add_argument("--max-model-len", type=int, help="override the profile's (vllm)")
     up.add_argument("--tensor-parallel-size", type=int, help="override the profile's (vllm)")
@@ -148,7 +154,9 @@ def _up(args: argparse.Namespace) -> int:
     embedding = None if args.no_embeddings else embedding_model_or_none()
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    options = EmbeddedOptions(ctx=args.ctx, parallel=args.parallel, threads=args.threads)
+    options = EmbeddedOptions(
+        ctx=args.ctx, parallel=args.parallel, threads=args.threads, embedding_threads=args.embedding_threads
+    )
     plan = embedded_plan(
         choice.path,
         choice.alias,
