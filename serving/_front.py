@@ -201,6 +201,8 @@ class Front:
             Route("/v1/chat/completions", self._proxy("chat"), methods=["POST"]),
             Route("/v1/completions", self._proxy("chat"), methods=["POST"]),
             Route("/v1/embeddings", self._handler(self.embeddings), methods=["POST"]),
+            # the seed's own curl example posts to /v1/embedding
+            Route("/v1/embedding", self._handler(self.embeddings), methods=["POST"]),
         ]
         routes += [
             Route(p, self._handler(self.rerank), methods=["POST"])

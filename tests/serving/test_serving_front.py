@@ -104,8 +104,10 @@ async def test_chat_and_embeddings_reach_their_backends(front: httpx.AsyncClient
     assert len(emb["data"][0]["embedding"]) == DIMS
     assert emb["model"] == EMB
     assert emb["usage"] == {"prompt_tokens": 7, "total_tokens": 7}  # [CLS] a b [SEP] + [CLS] c [SEP]
-    # no model: the one model that serves the endpoint
+    # no model: the one model that serves the endpoint; /v1/embedding as the seed's curl sends it
     assert (await front.post("/v1/embeddings", json={"input": "a"})).status_code == 200
+    seed = {"model": EMB, "input": "What is the capital of France?", "encoding_format": "float"}
+    assert (await front.post("/v1/embedding", json=seed)).json()["data"][0]["object"] == "embedding"
 
 
 async def test_sdk_base64_default_equals_float(front: httpx.AsyncClient) -> None:
