@@ -198,8 +198,10 @@ class ScriptedModelServer:
         model: str = "scripted-model",
         latency: float = 0.0,
         api_key: str | None = None,
+        embeddings: Any = None,  # serving._scripted_embeddings.ScriptedEmbeddings: /v1/embeddings etc.
     ) -> None:
         self.model = model
+        self.embeddings = embeddings
         self.latency = latency
         self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.requests: list[dict[str, Any]] = []
@@ -255,9 +257,10 @@ class ScriptedModelServer:
         from starlette.routing import Route
 
         async def models(_: Request) -> Response:
-            return JSONResponse(
-                {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "scripted"}]}
-            )
+            data: list[dict[str, Any]] = [{"id": self.model, "object": "model", "owned_by": "scripted"}]
+            if self.embeddings is not None:
+                data = [{**data[0], "capabilities": ["chat"]}, *self.embeddings.model_entries()]
+            return JSONResponse({"object": "list", "data": data})
 
         async def health(_: Request) -> Response:
             return JSONResponse({"status": "ok"})
@@ -301,6 +304,7 @@ class ScriptedModelServer:
                 Route("/v1/models", models),
                 Route("/health", health),
                 Route("/v1/chat/completions", chat, methods=["POST"]),
+                *(self.embeddings.routes() if self.embeddings is not None else ()),
             ]
         )
 
