@@ -71,14 +71,14 @@ class KnowledgeBase:
         self.store = store
         self.models = models
         self.reindex_hint = reindex_hint
+        self.batch_units = 32  # units per embedding request
 
     def _meta(self, dimension: int) -> IndexMeta:
         return IndexMeta(self.models.embedder.model, dimension, self.source.key)
 
-    def _check_model(self) -> None:
-        stored = self.store.meta()
-        if stored is not None and stored.model != self.models.embedder.model:
-            check_meta(stored, self._meta(stored.dimension), self.store.location, self.reindex_hint)
+    def check_model(self) -> None:
+        """Refuse an index built by another embedding model."""
+        check_meta(self.store.meta(), self._meta(0), self.store.location, self.reindex_hint)
 
     def is_empty(self) -> bool:
         return self.store.count() == 0
@@ -87,7 +87,7 @@ class KnowledgeBase:
         """Embed what is new or changed, drop what is gone; each document is written atomically."""
         if rebuild:
             self.store.clear()
-        self._check_model()
+        self.check_model()
         documents: list[Document] = await asyncio.to_thread(self.source.documents)
         stored = self.store.digests()
         todo = [d for d in documents if stored.get(d.id) != d.digest]
@@ -103,7 +103,7 @@ class KnowledgeBase:
         for plan in [*plans, None]:
             if plan is not None:
                 batch.append(plan)
-                if sum(len(u) for _, u in batch) < 32:
+                if sum(len(u) for _, u in batch) < self.batch_units:
                     continue
             if not batch:
                 break
@@ -141,7 +141,7 @@ class KnowledgeBase:
         if not query.strip():
             raise KnowledgeError("the search query is empty")
         k = max(1, min(int(k), 50))
-        self._check_model()
+        self.check_model()
         vector = (await self.models.embedder.embed([query]))[0]
         meta = self.store.meta()
         if meta is not None:

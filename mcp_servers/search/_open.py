@@ -36,6 +36,7 @@ async def open_knowledge(
         store = store_for(spec.store, path)
         stack.callback(store.close)
         kb = KnowledgeBase(name, source, store, models, reindex_hint=reindex_hint)
+        kb.check_model()
         if index or (index is None and kb.is_empty()):
             if index is None:
                 log.info(

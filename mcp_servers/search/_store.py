@@ -72,11 +72,15 @@ class Store(Protocol):
 def check_meta(stored: IndexMeta | None, wanted: IndexMeta, location: str, reindex_hint: str) -> None:
     if stored is None:
         return
-    if stored.model != wanted.model or stored.dimension != wanted.dimension:
+    if stored.model != wanted.model:
         raise KnowledgeError(
             f"the index at {location} was built with embedding model {stored.model!r} "
-            f"({stored.dimension} dimensions), not {wanted.model!r} ({wanted.dimension}); "
-            f"re-index: {reindex_hint}"
+            f"({stored.dimension} dimensions), not {wanted.model!r}; re-index: {reindex_hint}"
+        )
+    if wanted.dimension and stored.dimension != wanted.dimension:
+        raise KnowledgeError(
+            f"the index at {location} holds {stored.dimension}-dimensional vectors of {stored.model!r} "
+            f"but the model now returns {wanted.dimension}; re-index: {reindex_hint}"
         )
 
 
