@@ -12,7 +12,7 @@ PACKAGES = ["serving", "tools", "mcp_servers", "agents", "teams", "scenarios", "
 ALLOWED = {
     "serving": set(),
     "tools": set(),
-    "mcp_servers": set(),
+    "mcp_servers": {"serving"},  # the search server finds its embedding endpoint as scenarios do
     "agents": {"serving", "tools", "mcp_servers"},
     "teams": {"serving", "tools", "mcp_servers", "agents"},
     "scenarios": {"serving", "tools", "mcp_servers", "agents", "teams"},
