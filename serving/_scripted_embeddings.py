@@ -17,7 +17,7 @@ import hashlib
 import math
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ScriptedEmbeddings", "hashed_vector", "words"]
@@ -153,7 +153,7 @@ class ScriptedEmbeddings:
                 return bad
             left, right = _as_list(body.get("text_1")), _as_list(body.get("text_2"))
             if len(left) == 1:
-                left = left * len(right)
+                left = [left[0]] * len(right)
             if not right or len(left) != len(right):
                 return error("text_1 and text_2 must be strings or lists of one length", 400)
             return JSONResponse(
@@ -176,7 +176,7 @@ class ScriptedEmbeddings:
         ]
 
 
-def _as_list(value: Any) -> Sequence[str]:
+def _as_list(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     return list(value) if isinstance(value, list) else []

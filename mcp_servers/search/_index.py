@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mcp_servers.search._errors import KnowledgeError
 from mcp_servers.search._models import Models
 from mcp_servers.search._store import IndexMeta, Store, check_meta
@@ -110,14 +112,13 @@ class KnowledgeBase:
             texts = [u.embed_text() for _, units in batch for u in units]
             vectors = await self.models.embedder.embed(texts) if texts else None
             offset = 0
-            for document, units in batch:
-                part = vectors[offset : offset + len(units)] if vectors is not None else []
-                offset += len(units)
-                dim = int(vectors.shape[1]) if vectors is not None else (meta.dimension if meta else 0)
-                wanted = self._meta(dim)
-                if meta is None:
-                    meta = wanted
+            if vectors is not None:
+                wanted = self._meta(int(vectors.shape[1]))
                 check_meta(meta, wanted, self.store.location, self.reindex_hint)
+                meta = meta or wanted
+            for document, units in batch:
+                part = vectors[offset : offset + len(units)] if vectors is not None else np.zeros((0, 1))
+                offset += len(units)
                 await asyncio.to_thread(
                     self.store.replace_document, meta, document.id, document.digest, units, part
                 )

@@ -43,7 +43,7 @@ class Store(Protocol):
         ...
 
     def replace_document(
-        self, meta: IndexMeta, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
+        self, meta: IndexMeta | None, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
     ) -> None:
         """Atomically replace one document's units (all or nothing)."""
         ...
@@ -121,16 +121,17 @@ class LocalStore:
         return dict(self._db.execute("SELECT id, digest FROM documents").fetchall())
 
     def replace_document(
-        self, meta: IndexMeta, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
+        self, meta: IndexMeta | None, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
     ) -> None:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                    [("model", meta.model), ("dimension", str(meta.dimension)), ("source", meta.source)],
-                )
+                if meta is not None:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        [("model", meta.model), ("dimension", str(meta.dimension)), ("source", meta.source)],
+                    )
                 db.execute("DELETE FROM units WHERE document = ?", (doc_id,))
                 db.executemany(
                     "INSERT OR REPLACE INTO units (id, document, ord, title, location, text, meta, vector) "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import logging
@@ -218,7 +219,7 @@ class FileSource(Source):
                 continue
             digest = hashlib.sha256(data.encode()).hexdigest()
             docs.append(
-                Document(rel, digest, lambda rel=rel, data=data: chunk_text(rel, data, self.spec.chunk_chars))
+                Document(rel, digest, functools.partial(chunk_text, rel, data, self.spec.chunk_chars))
             )
         if not docs:
             raise KnowledgeError(f"no text file to index in {self.label}")

@@ -217,6 +217,7 @@ async def test_binary_non_utf8_and_huge_files_are_skipped_with_one_warning_each(
     root = tmp_path / "d"
     root.mkdir()
     (root / "ok.txt").write_text("hello there\n", encoding="utf-8")
+    (root / "empty.txt").write_text("", encoding="utf-8")  # a document without units
     (root / "image.bin").write_bytes(b"\x89PNG\0\0\0binary")
     (root / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with (root / "big.log").open("wb") as f:
@@ -227,6 +228,8 @@ async def test_binary_non_utf8_and_huge_files_are_skipped_with_one_warning_each(
     ) as kb:
         assert [u.id for u in kb.store.units("ok.txt")] == ["ok.txt:1-1"]
         assert kb.store.count() == 1
+        assert sorted(kb.store.digests()) == ["empty.txt", "ok.txt"]
+        assert (await kb.search("hello", 1))[0].unit.id == "ok.txt:1-1"
     assert sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING) == [
         "skipping big.log: 52.4 MB is over the 5.0 MB limit (max_file_bytes)",
         "skipping image.bin: a binary file",
