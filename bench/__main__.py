@@ -8,6 +8,7 @@ BENCHMARKS = {
     "model": "the embedded model server: tok/s, time to first token, prompt layouts on travel_planning",
     "gateway": "concurrent chat-completion runs through the HTTP gateway",
     "quality": "the shipped scenarios on the local model: time answers right, travel plans complete",
+    "knowledge": "retrieval hit@1/hit@5/MRR (embedding, +rerank, BM25), index build time, query p50/p95",
 }
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from mcp_servers.search._errors import KnowledgeError
 from mcp_servers.search._models import Models
-from mcp_servers.search._store import IndexMeta, Store, check_meta
+from mcp_servers.search._store import DocumentRows, IndexMeta, Store, check_meta
 from mcp_servers.search._units import Document, Source, Unit
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class KnowledgeBase:
             progress(0, total)
         done = 0
         meta: IndexMeta | None = self.store.meta()
-        # embed several small documents per request, write each document in its own transaction
+        # several small documents per embedding request, written in one transaction (each whole)
         batch: list[tuple[Document, list[Unit]]] = []
         for plan in [*plans, None]:
             if plan is not None:
@@ -116,13 +116,13 @@ class KnowledgeBase:
                 wanted = self._meta(int(vectors.shape[1]))
                 check_meta(meta, wanted, self.store.location, self.reindex_hint)
                 meta = meta or wanted
+            rows = []
             for document, units in batch:
                 part = vectors[offset : offset + len(units)] if vectors is not None else np.zeros((0, 1))
                 offset += len(units)
-                await asyncio.to_thread(
-                    self.store.replace_document, meta, document.id, document.digest, units, part
-                )
-                done += len(units)
+                rows.append(DocumentRows(document.id, document.digest, units, part))
+            await asyncio.to_thread(self.store.replace_documents, meta, rows)
+            done += len(texts)
             if progress:
                 progress(done, total)
             batch = []

@@ -1,9 +1,9 @@
 """Where vectors live: one small interface, a local SQLite+numpy store, a PostgreSQL one.
 
 The local store keeps units and float32 vectors in one SQLite file and searches them with a
-numpy matrix product (exact cosine; about a millisecond for 10,000 units of 384 dimensions,
-see `python -m bench knowledge`). Each document's units and vectors are written in one
-transaction, so an interrupted run leaves every document either old or new, never half.
+numpy product (exact cosine; a few milliseconds for 10,000 units of 384 dimensions, see
+`python -m bench knowledge`). A document's units and vectors are written in one transaction,
+so an interrupted run leaves every document either old or new, never half.
 """
 
 from __future__ import annotations
@@ -20,6 +20,16 @@ import numpy as np
 
 from mcp_servers.search._errors import KnowledgeError
 from mcp_servers.search._units import Unit
+
+
+@dataclass(frozen=True)
+class DocumentRows:
+    """One document as written: its id, digest, units and their unit-length vectors."""
+
+    id: str
+    digest: str
+    units: Sequence[Unit]
+    vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -42,10 +52,8 @@ class Store(Protocol):
         """Document id -> digest of what is stored for it."""
         ...
 
-    def replace_document(
-        self, meta: IndexMeta | None, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
-    ) -> None:
-        """Atomically replace one document's units (all or nothing)."""
+    def replace_documents(self, meta: IndexMeta | None, documents: Sequence[DocumentRows]) -> None:
+        """Replace these documents' units in one transaction: each document all or nothing."""
         ...
 
     def delete_documents(self, doc_ids: Sequence[str]) -> None: ...
@@ -98,6 +106,9 @@ class LocalStore:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a crash or kill never corrupts the file or splits a transaction; only a
+        # power cut may lose the last commits, which the next run re-embeds
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,9 +131,7 @@ class LocalStore:
     def digests(self) -> dict[str, str]:
         return dict(self._db.execute("SELECT id, digest FROM documents").fetchall())
 
-    def replace_document(
-        self, meta: IndexMeta | None, doc_id: str, digest: str, units: Sequence[Unit], vectors: np.ndarray
-    ) -> None:
+    def replace_documents(self, meta: IndexMeta | None, documents: Sequence[DocumentRows]) -> None:
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -132,16 +141,17 @@ class LocalStore:
                         "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                         [("model", meta.model), ("dimension", str(meta.dimension)), ("source", meta.source)],
                     )
-                db.execute("DELETE FROM units WHERE document = ?", (doc_id,))
-                db.executemany(
-                    "INSERT OR REPLACE INTO units (id, document, ord, title, location, text, meta, vector) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (u.id, doc_id, i, *_unit_row(u), np.asarray(v, dtype=np.float32).tobytes())
-                        for i, (u, v) in enumerate(zip(units, vectors, strict=True))
-                    ],
-                )
-                db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (doc_id, digest))
+                for doc in documents:
+                    db.execute("DELETE FROM units WHERE document = ?", (doc.id,))
+                    db.executemany(
+                        "INSERT OR REPLACE INTO units (id, document, ord, title, location, text, meta, vector) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (u.id, doc.id, i, *_unit_row(u), np.asarray(v, dtype=np.float32).tobytes())
+                            for i, (u, v) in enumerate(zip(doc.units, doc.vectors, strict=True))
+                        ],
+                    )
+                    db.execute("INSERT OR REPLACE INTO documents VALUES (?, ?)", (doc.id, doc.digest))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -178,7 +188,9 @@ class LocalStore:
         matrix, rowids = self._load()
         if not len(rowids):
             return []
-        scores = matrix @ vector.astype(np.float32)
+        # einsum, not `@`: BLAS's threaded matrix-vector product is ~10x slower on a busy
+        # 2-core machine (measured 1.5 vs 20 ms median for 10,000 x 384), einsum stays on one core
+        scores = np.einsum("ij,j->i", matrix, vector.astype(np.float32))
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
