@@ -148,7 +148,8 @@ async def quality(kb: KnowledgeBase, shas: list[str]) -> tuple[list[list[Any]], 
                 rank_of(sha, [h.unit.id for h in await kb.search(question, 5)])
             )
         ranks["BM25 (bm25s)"].append(rank_of(sha, bm25(question, 5)))
-    rows, data = [], {}
+    rows: list[list[Any]] = []
+    data: dict[str, Any] = {}
     for method, found in ranks.items():
         if not found:
             rows.append([method, "n/a", "n/a", "n/a"])
