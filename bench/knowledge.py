@@ -200,6 +200,11 @@ async def run(args: argparse.Namespace) -> int:
                     t = time.perf_counter()
                     big.search(probe, 5)
                     store_ms.append((time.perf_counter() - t) * 1000)
+                pg_rows = (
+                    await asyncio.to_thread(postgres_speed, args, meta, dimension, probes)
+                    if args.postgres
+                    else []
+                )
                 scaled = KnowledgeBase("big", kb.source, big, kb.models)
                 e2e_ms, rerank_ms = [], []
                 for _, _, _, question in EVAL:
@@ -228,6 +233,7 @@ async def run(args: argparse.Namespace) -> int:
                     f"{e2e_p[0]:.1f} / {e2e_p[1]:.1f}",
                 ],
                 ["query incl. embedding + rerank p50 / p95 (ms)", f"{rerank_p[0]:.1f} / {rerank_p[1]:.1f}"],
+                *pg_rows,
             ],
         )
         path = write_json(
@@ -246,10 +252,37 @@ async def run(args: argparse.Namespace) -> int:
                 "store_search_ms_p50_p95": store_p,
                 "query_ms_p50_p95": e2e_p,
                 "query_rerank_ms_p50_p95": rerank_p,
+                "postgres": {str(r[0]): r[1] for r in pg_rows},
             },
         )
         print(f"wrote {path}")
     return 0
+
+
+def postgres_speed(
+    args: argparse.Namespace, meta: IndexMeta, dimension: int, probes: np.ndarray
+) -> list[list[Any]]:
+    """The same store measures on PostgreSQL + pgvector (HNSW), in a throwaway cluster."""
+    from mcp_servers.search._postgres import PostgresStore
+    from tests._postgres import pgvector_bin_dir, postgres_cluster  # a source checkout's test helper
+
+    bin_dir = pgvector_bin_dir()
+    if bin_dir is None:
+        return [["postgres + pgvector", "not available"]]
+    with postgres_cluster(bin_dir) as cluster:
+        store = PostgresStore(cluster.dsn, "bench")
+        write_per_1000 = fill_store(store, meta, args.units, dimension)
+        samples = []
+        for probe in probes:
+            t = time.perf_counter()
+            store.search(probe, 5)
+            samples.append((time.perf_counter() - t) * 1000)
+        store.close()
+    p50, p95 = percentiles(samples)
+    return [
+        ["pgvector: store writes (s per 1,000 units)", write_per_1000],
+        [f"pgvector HNSW search p50 / p95 (ms, {args.units} units)", f"{p50:.2f} / {p95:.2f}"],
+    ]
 
 
 def main(argv: list[str]) -> int:
@@ -259,6 +292,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dimension", type=int, default=384, help="--scripted: vector size")
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200, help="store-only latency probes")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also measure PostgreSQL + pgvector (checkout only)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from mcp_servers.search import KnowledgeError

@@ -144,7 +144,8 @@ class LocalStore:
                 for doc in documents:
                     db.execute("DELETE FROM units WHERE document = ?", (doc.id,))
                     db.executemany(
-                        "INSERT OR REPLACE INTO units (id, document, ord, title, location, text, meta, vector) "
+                        "INSERT OR REPLACE INTO units "
+                        "(id, document, ord, title, location, text, meta, vector) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [
                             (u.id, doc.id, i, *_unit_row(u), np.asarray(v, dtype=np.float32).tobytes())
