@@ -102,3 +102,27 @@ def _wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError("MCP server did not listen within 60 s")
+
+
+def test_a_path_that_is_not_a_repository_is_one_line_and_exit_2(
+    tmp_path: Path, embed_server: ScriptedModelServer
+) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcp_servers.search",
+            "--repo",
+            str(tmp_path),
+            "--base-url",
+            embed_server.base_url,
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=_env(),
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path} is not a git repository"
+    assert "Traceback" not in proc.stderr

@@ -158,3 +158,23 @@ def test_index_command_names_a_path_that_is_not_a_repository(tmp_path: Path, rep
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: {yaml_path}:12:3: knowledge 'prs': {tmp_path} is not a git repository"
     )
+
+
+def test_embedding_model_names_a_models_entry_and_defaults_to_the_chat_server(tmp_path: Path) -> None:
+    from scenarios._knowledge import embedding_target
+
+    path = tmp_path / "kn.yaml"
+    extra_model = (
+        "    model: m\n  embed:\n    base_url: http://127.0.0.1:7/v1\n    model: bge-m3\n    api_key: k\n"
+    )
+    text = KNOWLEDGE.replace("    model: m\n", extra_model).replace(
+        "  prs:\n", "  prs:\n    embedding_model: embed\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    loaded = read_spec(path)
+    prs = loaded.spec.knowledge["prs"]
+    target = embedding_target(loaded, prs, {})
+    assert (target.base_url, target.model, target.api_key) == ("http://127.0.0.1:7/v1", "bge-m3", "k")
+    default = prs.model_copy(update={"embedding_model": None})
+    target = embedding_target(loaded, default, {})
+    assert (target.base_url, target.model) == ("http://127.0.0.1:9/v1", "auto")  # the chat model's server
