@@ -61,6 +61,11 @@ class ScriptedEmbeddings:
         self._lock = threading.Lock()
 
     def model_entries(self) -> list[dict[str, Any]]:
+        if self.rerank_model == self.model:  # one bi-encoder for all three, like the bundled server
+            capabilities = ["embedding", "rerank", "score"]
+            return [
+                {"id": self.model, "object": "model", "owned_by": "scripted", "capabilities": capabilities}
+            ]
         entries: list[dict[str, Any]] = [
             {"id": self.model, "object": "model", "owned_by": "scripted", "capabilities": ["embedding"]}
         ]

@@ -173,8 +173,13 @@ async def open_models(
             target = rerank_target or ModelTarget(url, AUTO, embedding.api_key)
             rerank_url = url if target.base_url in (AUTO, url) else _normalize(target.base_url)
             rerank_model = pick_model(entries, target.model, ["rerank", "score"], rerank_url)
-            reranker = Reranker(rerank_url, rerank_model, target.api_key)
-            stack.push_async_callback(reranker.close)
+            if rerank_model == model and rerank_url == url:
+                # a bi-encoder "reranks" by the cosine of the same embeddings: the order cannot
+                # change, and re-embedding every candidate per query cost seconds (bench knowledge)
+                log.info("rerank: %s is the embedding model itself; ranking by embedding only", model)
+            else:
+                reranker = Reranker(rerank_url, rerank_model, target.api_key)
+                stack.push_async_callback(reranker.close)
         log.info(
             "embedding with %s at %s%s", model, url, f", reranking with {reranker.model}" if reranker else ""
         )

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,9 @@ from mcp_servers.search._errors import KnowledgeError
 from mcp_servers.search.spec import FilesSourceSpec, GitSourceSpec, SourceSpec
 
 log = logging.getLogger(__name__)
+
+# Part of every git document's digest: a change to how commits become text re-embeds them.
+TEXT_VERSION = "t2"
 
 # What one unit may send to the embedding model; the whole text stays in the store for get().
 EMBED_CHARS = 2000
@@ -142,7 +146,7 @@ class GitSource(Source):
         if c.body:
             lines += ["", c.body]
         if c.files:
-            lines += ["", "Changed files: " + ", ".join(c.files)]
+            lines += ["", "Changed files: " + ", ".join(c.files), "Areas: " + areas(c.files)]
         unit = Unit(
             id=c.sha,
             document=c.sha,
@@ -151,7 +155,7 @@ class GitSource(Source):
             text="\n".join(lines),
             meta={"kind": "commit", "sha": c.sha, "author": c.author, "date": c.date, "files": c.files},
         )
-        return Document(c.sha, c.sha, lambda: [unit])
+        return Document(c.sha, f"{c.sha}:{TEXT_VERSION}", lambda: [unit])
 
     def _merge_document(self, m: _Commit) -> Document:
         def load() -> list[Unit]:
@@ -168,6 +172,8 @@ class GitSource(Source):
                 if c.files:
                     lines.append("  files: " + ", ".join(c.files))
                 files += [f for f in c.files if f not in files]
+            if files:
+                lines.append("Areas: " + areas(files))
             meta = {
                 "kind": "merge",
                 "sha": m.sha,
@@ -178,7 +184,21 @@ class GitSource(Source):
             }
             return [Unit(m.sha, m.sha, m.subject, f"{m.sha[:7]} {m.subject}", "\n".join(lines), meta)]
 
-        return Document(m.sha, m.sha, load)
+        return Document(m.sha, f"{m.sha}:{TEXT_VERSION}", load)
+
+
+def areas(files: list[str]) -> str:
+    """Path words ("gateway/_auth.py" -> "gateway auth"): what an embedding model can match."""
+    words: list[str] = []
+    for name in files:
+        for part in re.split(r"[/_.\-]+", name.rsplit(".", 1)[0] if "." in name.rsplit("/", 1)[-1] else name):
+            if (
+                part
+                and part.lower() not in words
+                and part.lower() not in ("py", "init", "main", "tests", "test")
+            ):
+                words.append(part.lower())
+    return " ".join(words[:40])
 
 
 # --- files ---------------------------------------------------------------------------------------

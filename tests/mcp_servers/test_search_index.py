@@ -137,6 +137,21 @@ async def test_rerank_reorders_as_the_scores_say(tmp_path: Path, cache_dir: Path
     assert path == "rerank" and body["model"] == "scripted-rerank" and len(body["documents"]) == 4
 
 
+async def test_rerank_by_the_embedding_model_itself_is_skipped(
+    tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    caplog.set_level(logging.INFO, logger="mcp_servers.search")
+    scripted = ScriptedEmbeddings(model="bi-encoder", rerank_model="bi-encoder")
+    async with ScriptedModelServer([Reply.text("-")], embeddings=scripted) as server:
+        spec = git_spec(repo.path, rerank=True)
+        async with open_knowledge("prs", spec, ModelTarget(server.base_url), cache_dir=cache_dir) as kb:
+            assert kb.models.reranker is None
+            assert (await kb.search("time zone conversion fixes", 1))[0].unit.id == repo.merges["tz"]
+    assert [p for p, _ in scripted.requests] == ["embeddings", "embeddings"]  # no /rerank call
+    assert "rerank: bi-encoder is the embedding model itself; ranking by embedding only" in caplog.messages
+
+
 async def test_an_interrupted_run_keeps_what_it_wrote_and_resumes(
     tmp_path: Path, embed_server: ScriptedModelServer, cache_dir: Path
 ) -> None:
