@@ -300,11 +300,10 @@ def main(argv: list[str]) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from mcp_servers.search import KnowledgeError
-    from serving import EndpointError
+    from agentteams import AgentTeamsError
 
     try:
         return asyncio.run(run(args))
-    except (KnowledgeError, EndpointError) as exc:
+    except AgentTeamsError as exc:
         print(f"error: {exc}")
         return 2

@@ -47,11 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "httpx2", "mcp", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    from mcp_servers.search._errors import KnowledgeError
+    from agentteams import AgentTeamsError
     from mcp_servers.search._models import ModelTarget
     from mcp_servers.search._server import ServerOptions, serve
     from mcp_servers.search.spec import FilesSourceSpec, GitSourceSpec, KnowledgeSpec
-    from serving import EndpointError
 
     if args.repo is not None:
         source: GitSourceSpec | FilesSourceSpec = GitSourceSpec(
@@ -68,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         asyncio.run(serve(options))
-    except (KnowledgeError, EndpointError) as exc:
+    except AgentTeamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

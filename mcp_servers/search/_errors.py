@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from agentteams import UserError
 
-class KnowledgeError(Exception):
+
+class KnowledgeError(UserError):
     """Indexing or searching cannot go on; `str()` is one line naming the path or model."""
 
     def __init__(self, message: str) -> None:

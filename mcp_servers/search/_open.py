@@ -9,11 +9,20 @@ from pathlib import Path
 
 from mcp_servers.search._index import KnowledgeBase, Progress, cache_path
 from mcp_servers.search._models import ModelTarget, open_models
-from mcp_servers.search._store import store_for
+from mcp_servers.search._store import LocalStore, Store
 from mcp_servers.search._units import default_cache_dir, open_source
-from mcp_servers.search.spec import KnowledgeSpec
+from mcp_servers.search.spec import KnowledgeSpec, StoreSpec
 
 log = logging.getLogger(__name__)
+
+
+def store_for(spec: StoreSpec, default_path: Path) -> Store:
+    """The store a spec names; a local one without a path lives at default_path."""
+    if spec.type == "postgres":
+        from mcp_servers.search._postgres import PostgresStore
+
+        return PostgresStore(spec.dsn, spec.table)
+    return LocalStore(Path(spec.path).expanduser() if spec.path else default_path)
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -241,12 +241,3 @@ class LocalStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def store_for(spec: Any, default_path: Path) -> Store:
-    """The store a spec names (LocalStoreSpec or PostgresStoreSpec)."""
-    if spec.type == "postgres":
-        from mcp_servers.search._postgres import PostgresStore
-
-        return PostgresStore(spec.dsn, spec.table)
-    return LocalStore(Path(spec.path).expanduser() if spec.path else default_path)

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from autogen_agentchat.messages import ToolCallExecutionEvent, ToolCallRequestEvent
 
 from mcp_servers.search import KnowledgeSpec, ModelTarget, open_knowledge
 from scenarios import RunResult, load_scenario
+from teams import ToolCall, ToolResult
 from tests.mcp_servers._gitrepo import make_repo
 
 pytestmark = pytest.mark.slow
@@ -59,8 +59,8 @@ async def test_pr_review_on_the_local_model_cites_a_commit_it_found(
     monkeypatch.setenv("AGENTTEAMS_CACHE_DIR", str(tmp_path / "cache"))
     async with load_scenario("pr_review", base_url=bundled_url) as scenario:
         events: list[Any] = [item async for item in scenario.run_stream()]
-    calls = [c for e in events if isinstance(e, ToolCallRequestEvent) for c in e.content]
-    outputs = [r.content for e in events if isinstance(e, ToolCallExecutionEvent) for r in e.content]
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    outputs = [e.content for e in events if isinstance(e, ToolResult)]
     result = events[-1]
     assert isinstance(result, RunResult)
     assert calls and calls[0].name == "search_prs"
