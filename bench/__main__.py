@@ -9,6 +9,7 @@ BENCHMARKS = {
     "gateway": "concurrent chat-completion runs through the HTTP gateway",
     "faults": "injected faults (model errors, hangs, drops, MCP crashes, gateway SIGKILL): how each run ends",
     "quality": "the shipped scenarios on the local model: time answers right, travel plans complete",
+    "knowledge": "retrieval hit@1/hit@5/MRR (embedding, +rerank, BM25), index build time, query p50/p95",
 }
 
 
