@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
-from mcp_servers import McpStartError
-from scenarios._console import ConsoleView, TranscriptWriter
 from scenarios._errors import ScenarioError
 from scenarios._loader import list_scenarios, read_spec, scenario_path
-from scenarios._runtime import load_scenario
 from scenarios.spec import json_schema
-from serving import EndpointError
-from teams import RunResult
+
+# `list`, `validate`, `schema` and `--help` import only pydantic and the YAML reader; `run`
+# imports AutoGen, openai and mcp (tests/scenarios/test_quick_commands.py keeps it so).
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -81,6 +75,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from scenarios._console import ConsoleView, TranscriptWriter
+    from scenarios._runtime import load_scenario
+    from teams import RunResult
+
     scenario = load_scenario(
         args.scenario,
         base_url=args.base_url,
@@ -133,6 +133,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return 0
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    from mcp_servers import McpStartError
+    from serving import EndpointError
+
+    try:
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
     except (ScenarioError, EndpointError, McpStartError) as exc:

@@ -28,7 +28,7 @@ from agents import (
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 from scenarios._errors import ScenarioError
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
-from serving import EndpointError, list_models, open_endpoint
+from serving import EndpointError, detect_engine, list_models, model_info_for, open_endpoint
 from teams import RunItem, RunResult, build_team, stream_team
 from tools import build_function_tool
 
@@ -128,10 +128,14 @@ class Scenario:
                 key_override or spec.api_key,
             )
             if triple not in endpoints:
-                endpoints[triple] = await stack.enter_async_context(open_endpoint(*triple))
-            endpoint = endpoints[triple]
+                endpoint = await stack.enter_async_context(open_endpoint(*triple))
+                endpoints[triple] = (endpoint, await detect_engine(endpoint.base_url, endpoint.api_key))
+            endpoint, engine = endpoints[triple]
             info, layout = resolve_model_info(name, spec, endpoint.model)
-            resolved = ResolvedModel(name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout)
+            sampling = model_info_for(endpoint.model).sampling_for(engine)
+            resolved = ResolvedModel(
+                name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout, engine, sampling
+            )
             client = build_model_client(resolved, spec)
             stack.push_async_callback(client.close)
             self._clients[name] = client

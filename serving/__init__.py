@@ -3,7 +3,42 @@
 Importing this package starts nothing and touches no network.
 """
 
-from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
-from serving._profiles import ModelInfoLookup, model_info_for
+from __future__ import annotations
 
-__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
+    from serving._engine import detect_engine
+    from serving._profiles import ModelInfoLookup, model_info_for
+
+# name -> module: imported on first use, so that `python -m serving status` (and the other
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "detect_engine": "serving._engine",
+    "Endpoint": "serving._endpoint",
+    "EndpointError": "serving._endpoint",
+    "list_models": "serving._endpoint",
+    "open_endpoint": "serving._endpoint",
+    "ModelInfoLookup": "serving._profiles",
+    "model_info_for": "serving._profiles",
+}
+
+__all__ = [
+    "Endpoint",
+    "detect_engine",
+    "EndpointError",
+    "ModelInfoLookup",
+    "list_models",
+    "model_info_for",
+    "open_endpoint",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -11,13 +11,10 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
-from serving._check import CheckReport, run_check
 from serving._embedded import (
     DEFAULT_CTX,
     DEFAULT_PARALLEL,
@@ -30,6 +27,11 @@ from serving._endpoint import EndpointError, open_endpoint
 from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
 from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
+
+if TYPE_CHECKING:
+    from serving._check import CheckReport
+
+# `status`, `down` and `--help` import neither openai nor AutoGen: `check` imports openai when run
 
 # no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
 out = Console(highlight=False, markup=False, soft_wrap=True)
@@ -69,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _assemble_with_progress(name: str | None) -> ModelChoice:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -241,6 +245,9 @@ def _down() -> int:
 
 
 def print_report(report: CheckReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"{report.base_url}  model {report.model}")
     table.add_column("check")
     table.add_column("result")
@@ -253,6 +260,8 @@ def print_report(report: CheckReport) -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
+    from serving._check import run_check
+
     async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
         if ep.started_server:
             err.print(f"(started the {SERVER_NAME} for this check; it stops afterwards)")

@@ -8,12 +8,13 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any
-
-from autogen_core.tools import FunctionTool
+from typing import TYPE_CHECKING, Annotated, Any
 
 from tools._builtin import BUILTIN_TOOLS
 from tools.spec import PythonToolSpec
+
+if TYPE_CHECKING:
+    from autogen_core.tools import FunctionTool
 
 
 class ToolImportError(Exception):
@@ -94,6 +95,8 @@ def _with_documented_parameters(function: Callable[..., Any]) -> Callable[..., A
 
 
 def build_function_tool(name: str, spec: PythonToolSpec) -> FunctionTool:
+    from autogen_core.tools import FunctionTool  # not at import: `scenarios validate` starts at once
+
     function = import_callable(spec.function)
     description = spec.description or (function.__doc__ or "").strip().split("\n\n")[0] or name
     return FunctionTool(_with_documented_parameters(function), description=description, name=name)
