@@ -127,9 +127,18 @@ def _with_options(scenario: Scenario, options: dict[str, float]) -> None:
     scenario.spec = spec.model_copy(update={"models": models})
 
 
-async def travel_run(base_url: str, model: str, options: dict[str, float]) -> dict[str, Any]:
+def _with_timeout(scenario: Scenario, timeout: float | None) -> None:
+    if timeout is not None:
+        team = scenario.spec.effective_team().model_copy(update={"timeout": timeout})
+        scenario.spec = scenario.spec.model_copy(update={"team": team})
+
+
+async def travel_run(
+    base_url: str, model: str, options: dict[str, float], team_timeout: float | None = None
+) -> dict[str, Any]:
     scenario = load_scenario("travel_planning", base_url=base_url, model=model)
     _with_options(scenario, options)
+    _with_timeout(scenario, team_timeout)
     async with scenario:
         result = await scenario.run()
     return score_plan(result)
@@ -167,10 +176,13 @@ def _picks(records: list[logging.LogRecord]) -> list[dict[str, Any]]:
     return picks
 
 
-async def selector_run(base_url: str, model: str, constrained: bool) -> dict[str, Any]:
+async def selector_run(
+    base_url: str, model: str, constrained: bool, team_timeout: float | None = None
+) -> dict[str, Any]:
     scenario = load_scenario("travel_selector", base_url=base_url, model=model)
     team = scenario.spec.effective_team().model_copy(update={"constrained_choice": constrained})
     scenario.spec = scenario.spec.model_copy(update={"team": team})
+    _with_timeout(scenario, team_timeout)
     handler = _Records()
     loggers = [logging.getLogger("teams._selector"), logging.getLogger(TRACE_LOGGER_NAME)]
     saved = [(lg.level, lg.propagate) for lg in loggers]
@@ -219,12 +231,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "travel_planning": travels,
             "travel_selector": selectors,
         }
-        # interleaved: each round runs every variant and mode once (selector runs spread over the
-        # rounds), so background load falls on all alike and a cut-short run still compares them
-        rounds = max(args.travel_runs, 1)
-        for i in range(max(args.travel_runs, args.selector_runs)):
+        # interleaved: each round runs the selector modes and the sampling variants, so background
+        # load falls on all alike and a run cut short still compares them
+        rounds = max(args.travel_runs, args.selector_runs)
+        for i in range(rounds):
+            for mode in args.selector_modes if i < args.selector_runs else []:
+                s = await selector_run(url, model, mode == "constrained", args.timeout)
+                selectors[mode].append(s)
+                print(
+                    f"  selector {mode} {i + 1}/{args.selector_runs}: {s['seconds']:.0f} s, "
+                    f"{' > '.join(s['speakers'])}, valid={s['all_first_attempt_valid']}",
+                    flush=True,
+                )
+                write_json("quality", data)
             for variant in args.variants if i < args.travel_runs else []:
-                t = await travel_run(url, model, VARIANTS[variant])
+                t = await travel_run(url, model, VARIANTS[variant], args.timeout)
                 travels[variant].append(t)
                 print(
                     f"  travel {variant} {i + 1}/{args.travel_runs}: {t['seconds']:.0f} s, "
@@ -232,17 +253,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
                 write_json("quality", data)
-            per_round = -(-args.selector_runs // rounds)
-            for j in range(i * per_round, min((i + 1) * per_round, args.selector_runs)):
-                for mode in args.selector_modes:
-                    s = await selector_run(url, model, constrained=mode == "constrained")
-                    selectors[mode].append(s)
-                    print(
-                        f"  selector {mode} {j + 1}/{args.selector_runs}: {s['seconds']:.0f} s, "
-                        f"{' > '.join(s['speakers'])}, valid={s['all_first_attempt_valid']}",
-                        flush=True,
-                    )
-                    write_json("quality", data)
     return data
 
 
@@ -254,6 +264,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench quality")
     parser.add_argument("--base-url", default="auto", help="default: the bundled server (started if needed)")
     parser.add_argument("--time-runs", type=int, default=20)
+    parser.add_argument(
+        "--timeout", type=float, help="override the teams' wall-clock limit (s), e.g. on a loaded machine"
+    )
     parser.add_argument("--travel-runs", type=int, default=5, help="runs per sampling variant")
     parser.add_argument(
         "--variants", nargs="+", default=["none", "profile"], choices=list(VARIANTS), help="sampling variants"

@@ -6,22 +6,48 @@ persistent threads and runs, bearer keys and a live web playground at `/`.
     client.chat.completions.create(model="travel_planning", messages=[...])
 """
 
-from ._app import create_app
-from ._config import GatewayConfig, default_db_path
-from ._runner import (
-    AgentDelta,
-    AgentMessage,
-    RunEvent,
-    RunFinished,
-    RunRequest,
-    ScenarioRunner,
-    ScenarioSummary,
-    TokenUsage,
-    ToolCall,
-    ToolResult,
-    Turn,
-    UpstreamError,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway._app import create_app
+    from gateway._config import GatewayConfig, default_db_path
+    from gateway._runner import (
+        AgentDelta,
+        AgentMessage,
+        RunEvent,
+        RunFinished,
+        RunRequest,
+        ScenarioRunner,
+        ScenarioSummary,
+        TokenUsage,
+        ToolCall,
+        ToolResult,
+        Turn,
+        UpstreamError,
+    )
+
+# name -> module: imported on first use, so that `import gateway.spec` (and the CLI's
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "create_app": "gateway._app",
+    "GatewayConfig": "gateway._config",
+    "default_db_path": "gateway._config",
+    "AgentDelta": "gateway._runner",
+    "AgentMessage": "gateway._runner",
+    "RunEvent": "gateway._runner",
+    "RunFinished": "gateway._runner",
+    "RunRequest": "gateway._runner",
+    "ScenarioRunner": "gateway._runner",
+    "ScenarioSummary": "gateway._runner",
+    "TokenUsage": "gateway._runner",
+    "ToolCall": "gateway._runner",
+    "ToolResult": "gateway._runner",
+    "Turn": "gateway._runner",
+    "UpstreamError": "gateway._runner",
+}
 
 __all__ = [
     "AgentDelta",
@@ -40,3 +66,11 @@ __all__ = [
     "create_app",
     "default_db_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -9,12 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scenarios._errors import ScenarioError
-from scenarios._loader import list_scenarios, read_spec, scenario_path
-from scenarios.spec import json_schema
-
-# `list`, `validate`, `schema` and `--help` import only pydantic and the YAML reader; `run`
-# imports AutoGen, openai and mcp (tests/scenarios/test_quick_commands.py keeps it so).
+# `--help` imports only argparse; `list`, `validate`, `schema` add pydantic and the YAML
+# reader; `run` imports AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -107,6 +103,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(paths: Sequence[str]) -> int:
+    from scenarios._errors import ScenarioError
+    from scenarios._loader import read_spec, scenario_path
+
     failed = 0
     for name in paths:
         try:
@@ -123,6 +122,10 @@ def _validate(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from scenarios._errors import ScenarioError
+    from scenarios._loader import list_scenarios
+    from scenarios.spec import json_schema
+
     try:
         if args.command == "list":
             for info in list_scenarios(args.scenarios):
@@ -145,6 +148,7 @@ def _run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from mcp_servers import McpStartError
+    from scenarios._errors import ScenarioError
     from serving import EndpointError
 
     try:

@@ -26,7 +26,6 @@ from serving._embedded import (
 from serving._endpoint import EndpointError, open_endpoint
 from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
-from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
 
 if TYPE_CHECKING:
     from serving._check import CheckReport
@@ -174,6 +173,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _up_vllm(args: argparse.Namespace) -> int:
+    from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
+
     if not args.profile:
         raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
     options = VllmOptions(

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import httpx
-
+# httpx is imported where it is used: `python -m serving status` needs this module's
+# EndpointError, not an HTTP client
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
 START_HINT = "`python -m serving up` starts the bundled server"
-_PROBE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
 class EndpointError(Exception):
@@ -66,9 +65,11 @@ def _connect_failure(exc: BaseException) -> str:
 
 async def list_models(url: str, api_key: str) -> list[str] | None:
     """Model ids from GET {url}/models; None when the server does not implement it."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {api_key}"}
     try:
-        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as client:
             resp = await client.get(f"{url}/models", headers=headers)
     except httpx.ConnectError as exc:
         raise _unreachable(url, _connect_failure(exc)) from exc
@@ -153,6 +154,7 @@ async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> As
 async def _server_gone(url: str, api_key: str, server: ServerHandle | None, exc: Exception) -> bool:
     if server is not None and server.crash_message():
         return True
+    import httpx
     import openai  # the agents' client raises this when the server goes away
 
     if isinstance(exc, httpx.TransportError | openai.APIConnectionError):

@@ -36,7 +36,7 @@ team:
 CASES = {
     "yaml syntax": (
         ("  - name: b", "  - name: [b"),
-        "15:5: YAML syntax error: expected ',' or ']', but got ':'",
+        "15:5: YAML syntax error: did not find expected ',' or ']'",
     ),
     "unknown key (typo)": (
         ("    command: python", "    comand: python"),
