@@ -239,7 +239,13 @@ class Scenario:
             if team_spec.type == "selector"
             else None
         )
-        team = build_team(team_spec, agents, selector_client=selector, max_messages=self._max_messages)
+        team = build_team(
+            team_spec,
+            agents,
+            selector_client=selector,
+            selector_engine=self._resolved[team_spec.model].engine if team_spec.type == "selector" else None,
+            max_messages=self._max_messages,
+        )
         if state:
             await team.load_state(state)
         try:

@@ -196,10 +196,12 @@ class ScriptedModelServer:
         script: Script,
         *,
         model: str = "scripted-model",
+        owned_by: str = "scripted",  # "llamacpp" / "vllm": look like that server in GET /models
         latency: float = 0.0,
         api_key: str | None = None,
     ) -> None:
         self.model = model
+        self.owned_by = owned_by
         self.latency = latency
         self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.requests: list[dict[str, Any]] = []
@@ -256,7 +258,7 @@ class ScriptedModelServer:
 
         async def models(_: Request) -> Response:
             return JSONResponse(
-                {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "scripted"}]}
+                {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": self.owned_by}]}
             )
 
         async def health(_: Request) -> Response:

@@ -25,9 +25,14 @@ def build_team(
     agents: Sequence[ChatAgent],
     *,
     selector_client: ChatCompletionClient | None = None,
+    selector_engine: str | None = None,
     max_messages: int | None = None,
 ) -> BaseGroupChat:
-    """A team over already-built agents, in `spec.participants` order."""
+    """A team over already-built agents, in `spec.participants` order.
+
+    `selector_engine` ("llamacpp", "vllm" or None) says how the selector's server takes a
+    constraint on the pick (teams/_selector.py).
+    """
     by_name = {agent.name: agent for agent in agents}
     participants: list[ChatAgent | Team] = [by_name[name] for name in spec.participants]
     cap, timeout = team_limits(spec, max_messages)
@@ -47,6 +52,7 @@ def build_team(
             participants=[(a.name, a.description) for a in (by_name[n] for n in spec.participants)],
             prompt=prompt,
             allow_repeated_speaker=spec.allow_repeated_speaker,
+            engine=selector_engine,
         )
     return SelectorGroupChat(
         participants,

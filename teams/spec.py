@@ -93,9 +93,7 @@ def check_placeholders(template: str, known: tuple[str, ...]) -> None:
         if field not in known:
             close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
             hint = f"; did you mean {{{close[0]}}}?" if close else ""
-            raise ValueError(
-                f"unknown placeholder {{{field}}} (expected one of {expected}{hint})"
-            )
+            raise ValueError(f"unknown placeholder {{{field}}} (expected one of {expected}{hint})")
 
 
 TeamSpec = Annotated[RoundRobinTeamSpec | SelectorTeamSpec, Field(discriminator="type")]
