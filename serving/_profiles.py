@@ -148,9 +148,8 @@ def model_info_for(model_id: str) -> ModelInfoLookup:
                 profile=None,
                 sampling=_merged(data.sampling, fam.sampling),
             )
-    return ModelInfoLookup(
-        info=dict(_UNKNOWN_INFO), known=False, prompt_layout="system_first", sampling=dict(data.sampling)
-    )
+    # an unknown model gets no sampling defaults: they were chosen for the known families
+    return ModelInfoLookup(info=dict(_UNKNOWN_INFO), known=False, prompt_layout="system_first")
 
 
 def _merged(base: Sampling, override: Sampling) -> Sampling:

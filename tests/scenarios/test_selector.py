@@ -131,3 +131,21 @@ async def test_a_model_that_declares_structured_output_gets_the_constraint(
             result = await scenario.run("Plan it.")
     assert [m.source for m in result.messages] == ["user", "beta", "alpha", "gamma"]
     assert sum("response_format" in b for b in server.requests) == 3
+
+
+async def test_on_llamacpp_the_pick_is_decoded_under_a_grammar_of_the_names(
+    write_scenario: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_scenario(SCENARIO.replace("  max_messages: 6", "  max_messages: 6\n  constrained_choice: true"))
+    picks = iter(["alpha", "gamma"])
+    async with ScriptedModelServer(_script(picks), owned_by="llamacpp") as server:
+        monkeypatch.setenv("TEST_BASE_URL", server.base_url)
+        async with load_scenario(path) as scenario:
+            result = await scenario.run("Plan it.")
+    assert [m.source for m in result.messages] == ["user", "alpha", "gamma"]
+    selections = [b for b in server.requests if _is_selection(b)]
+    assert [b["grammar"] for b in selections] == [
+        'root ::= "alpha" | "beta" | "gamma"',
+        'root ::= "beta" | "gamma"',
+    ]
+    assert not any("response_format" in b for b in selections)
