@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -212,35 +213,46 @@ START_COMMANDS = [
 ]
 
 
-def start_times(repeats: int) -> dict[str, float]:
-    """Median wall seconds from exec to exit of each command, in rounds so load hits all alike.
+def start_times(repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU seconds of each command, from exec to exit, in interleaved rounds.
 
-    `serving status/down` look at a private state directory: no server of anyone else is touched.
+    CPU time (user + system of the child) is the steadier number on a loaded machine: waiting
+    for a core does not count. `serving status/down` look at a private state directory, so no
+    server of anyone else is touched.
     """
-    samples: dict[str, list[float]] = {label: [] for label, _ in START_COMMANDS}
+    wall: dict[str, list[float]] = {label: [] for label, _ in START_COMMANDS}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in START_COMMANDS}
     with tempfile.TemporaryDirectory() as runtime:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "AGENTTEAMS_RUNTIME_DIR": runtime}
         for _ in range(repeats):
             for label, argv in START_COMMANDS:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, check=False)
-                samples[label].append(time.perf_counter() - started)
-    return {label: statistics.median(times) for label, times in samples.items()}
+                wall[label].append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[label].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {
+        label: {"wall_s": statistics.median(wall[label]), "cpu_s": statistics.median(cpu[label])}
+        for label in wall
+    }
 
 
-def print_starts(starts: dict[str, float], repeats: int) -> None:
+def print_starts(starts: dict[str, dict[str, float]], repeats: int) -> None:
     base = starts[BASELINE[0]]
     print_table(
         f"start time of quick commands (fresh interpreter, median of {repeats}, interleaved)",
-        ["command", "ms", "vs import pydantic", "target"],
+        ["command", "wall ms", "vs import pydantic", "CPU ms", "vs import pydantic", "target"],
         [
             [
                 label,
-                ms * 1000,
-                f"{ms / base:.2f}x",
+                t["wall_s"] * 1000,
+                f"{t['wall_s'] / base['wall_s']:.2f}x",
+                t["cpu_s"] * 1000,
+                f"{t['cpu_s'] / base['cpu_s']:.2f}x",
                 "" if label in ("python -c pass", BASELINE[0]) else "<= 3x",
             ]
-            for label, ms in starts.items()
+            for label, t in starts.items()
         ],
     )
 

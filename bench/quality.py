@@ -128,9 +128,11 @@ def _with_options(scenario: Scenario, options: dict[str, float]) -> None:
 
 
 def _with_timeout(scenario: Scenario, timeout: float | None) -> None:
+    """The team's wall-clock limit and each model call's timeout raised, for a loaded machine."""
     if timeout is not None:
         team = scenario.spec.effective_team().model_copy(update={"timeout": timeout})
-        scenario.spec = scenario.spec.model_copy(update={"team": team})
+        models = {n: m.model_copy(update={"timeout": timeout}) for n, m in scenario.spec.models.items()}
+        scenario.spec = scenario.spec.model_copy(update={"team": team, "models": models})
 
 
 async def travel_run(
@@ -225,18 +227,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  time {i + 1}/{args.time_runs}: {mark} {times[-1]['answer'][:90]!r}", flush=True)
         travels: dict[str, list[dict[str, Any]]] = {v: [] for v in args.variants}
         selectors: dict[str, list[dict[str, Any]]] = {m: [] for m in args.selector_modes}
+        failures: list[dict[str, str]] = []
         data = {
             "model": model,
             "time_assistant": times,
             "travel_planning": travels,
             "travel_selector": selectors,
+            "failed_runs": failures,
         }
         # interleaved: each round runs the selector modes and the sampling variants, so background
         # load falls on all alike and a run cut short still compares them
         rounds = max(args.travel_runs, args.selector_runs)
         for i in range(rounds):
             for mode in args.selector_modes if i < args.selector_runs else []:
-                s = await selector_run(url, model, mode == "constrained", args.timeout)
+                try:
+                    s = await selector_run(url, model, mode == "constrained", args.timeout)
+                except Exception as exc:  # a failed run is a result too (e.g. a model call timed out)
+                    print(f"  selector {mode} {i + 1}: failed: {type(exc).__name__}: {exc}"[:300], flush=True)
+                    failures.append(
+                        {"what": f"selector {mode}", "error": f"{type(exc).__name__}: {exc}"[:500]}
+                    )
+                    write_json("quality", data)
+                    continue
                 selectors[mode].append(s)
                 print(
                     f"  selector {mode} {i + 1}/{args.selector_runs}: {s['seconds']:.0f} s, "
@@ -245,7 +257,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 write_json("quality", data)
             for variant in args.variants if i < args.travel_runs else []:
-                t = await travel_run(url, model, VARIANTS[variant], args.timeout)
+                try:
+                    t = await travel_run(url, model, VARIANTS[variant], args.timeout)
+                except Exception as exc:
+                    print(
+                        f"  travel {variant} {i + 1}: failed: {type(exc).__name__}: {exc}"[:300], flush=True
+                    )
+                    failures.append(
+                        {"what": f"travel {variant}", "error": f"{type(exc).__name__}: {exc}"[:500]}
+                    )
+                    write_json("quality", data)
+                    continue
                 travels[variant].append(t)
                 print(
                     f"  travel {variant} {i + 1}/{args.travel_runs}: {t['seconds']:.0f} s, "
@@ -265,7 +287,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--base-url", default="auto", help="default: the bundled server (started if needed)")
     parser.add_argument("--time-runs", type=int, default=20)
     parser.add_argument(
-        "--timeout", type=float, help="override the teams' wall-clock limit (s), e.g. on a loaded machine"
+        "--timeout",
+        type=float,
+        help="override the teams' wall-clock limit and the model-call timeout (s), e.g. on a loaded machine",
     )
     parser.add_argument("--travel-runs", type=int, default=5, help="runs per sampling variant")
     parser.add_argument(
@@ -376,5 +400,7 @@ def main(argv: list[str]) -> int:
             ],
             rows,
         )
+    for failure in data["failed_runs"]:
+        print(f"failed run: {failure['what']}: {failure['error'][:200]}")
     print(f"wrote {write_json('quality', data)}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import signal
@@ -284,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status()
         if args.command == "down":
             return _down()
+        import asyncio  # only `check` needs an event loop
+
         return asyncio.run(_check(args))
     except EndpointError as exc:
         err.print(f"error: {exc}")
