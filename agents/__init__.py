@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from agents._build import DEFAULT_SYSTEM_MESSAGE, build_agent
     from agents._context import RoleLastContext, bounded_context
-    from agents._metered import CallStats, MeteredClient, UsageLedger
+    from agents._metered import MeteredClient, UsageLedger
     from agents._model_client import ResolvedModel, build_model_client, resolve_model_info
+    from agents._usage import Usage
     from agents.spec import (
         AgentSpec,
         ContextSpec,
@@ -28,12 +29,12 @@ _EXPORTS = {
     "build_agent": "agents._build",
     "RoleLastContext": "agents._context",
     "bounded_context": "agents._context",
-    "CallStats": "agents._metered",
     "MeteredClient": "agents._metered",
     "UsageLedger": "agents._metered",
     "ResolvedModel": "agents._model_client",
     "build_model_client": "agents._model_client",
     "resolve_model_info": "agents._model_client",
+    "Usage": "agents._usage",
     "AgentSpec": "agents.spec",
     "ContextSpec": "agents.spec",
     "LastNContext": "agents.spec",
@@ -47,7 +48,6 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_SYSTEM_MESSAGE",
     "AgentSpec",
-    "CallStats",
     "MeteredClient",
     "UsageLedger",
     "ContextSpec",
@@ -59,6 +59,7 @@ __all__ = [
     "ResolvedModel",
     "RoleLastContext",
     "UnboundedContext",
+    "Usage",
     "bounded_context",
     "build_agent",
     "build_model_client",

@@ -4,6 +4,8 @@ persistent threads and runs, bearer keys and a live web playground at `/`.
     python -m gateway --port 8000
     client = openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="...")
     client.chat.completions.create(model="travel_planning", messages=[...])
+
+Runs are described by `teams.events` (RunRequest in, RunEvent out); a ScenarioRunner runs them.
 """
 
 from __future__ import annotations
@@ -14,20 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gateway._app import create_app
     from gateway._config import GatewayConfig, default_db_path
-    from gateway._runner import (
-        AgentDelta,
-        AgentMessage,
-        RunEvent,
-        RunFinished,
-        RunRequest,
-        ScenarioRunner,
-        ScenarioSummary,
-        TokenUsage,
-        ToolCall,
-        ToolResult,
-        Turn,
-        UpstreamError,
-    )
+    from gateway._runner import RemoteRunError, ScenarioRunner
 
 # name -> module: imported on first use, so that `import gateway.spec` (and the CLI's
 # quick commands) need none of the heavy libraries the builders use
@@ -35,37 +24,11 @@ _EXPORTS = {
     "create_app": "gateway._app",
     "GatewayConfig": "gateway._config",
     "default_db_path": "gateway._config",
-    "AgentDelta": "gateway._runner",
-    "AgentMessage": "gateway._runner",
-    "RunEvent": "gateway._runner",
-    "RunFinished": "gateway._runner",
-    "RunRequest": "gateway._runner",
+    "RemoteRunError": "gateway._runner",
     "ScenarioRunner": "gateway._runner",
-    "ScenarioSummary": "gateway._runner",
-    "TokenUsage": "gateway._runner",
-    "ToolCall": "gateway._runner",
-    "ToolResult": "gateway._runner",
-    "Turn": "gateway._runner",
-    "UpstreamError": "gateway._runner",
 }
 
-__all__ = [
-    "AgentDelta",
-    "AgentMessage",
-    "GatewayConfig",
-    "RunEvent",
-    "RunFinished",
-    "RunRequest",
-    "ScenarioRunner",
-    "ScenarioSummary",
-    "TokenUsage",
-    "ToolCall",
-    "ToolResult",
-    "Turn",
-    "UpstreamError",
-    "create_app",
-    "default_db_path",
-]
+__all__ = ["GatewayConfig", "RemoteRunError", "ScenarioRunner", "create_app", "default_db_path"]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,9 +15,11 @@ from . import _chat, _threads, _usage
 from ._config import GatewayConfig
 from ._errors import install_error_handlers
 from ._limits import BodyLimitMiddleware
+from ._pool import ScenarioPool
 from ._runner import ScenarioRunner
 from ._service import Gateway
 from ._store import Store
+from ._workers import WorkerPool
 
 __all__ = ["create_app"]
 
@@ -33,11 +35,7 @@ _DEV_MODE_BANNER = (
 async def _default_runner(config: GatewayConfig) -> ScenarioRunner:
     endpoint = {"base_url": config.base_url, "model": config.model, "api_key": config.api_key}
     if config.workers <= 1:
-        from ._pool import ScenarioPool
-
         return ScenarioPool(config.scenario_dirs, **endpoint)
-    from ._workers import WorkerPool
-
     pool = WorkerPool(config.scenario_dirs, workers=config.workers, log_level=config.log_level, **endpoint)
     await pool.start()
     return pool

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from scenarios._errors import ScenarioError
     from scenarios._loader import ScenarioInfo, list_scenarios
-    from scenarios._runtime import ChatTurn, Scenario, load_scenario
+    from scenarios._runtime import Scenario, load_scenario
     from scenarios.spec import ScenarioSpec, json_schema
-    from teams import AgentUsage, RunResult
+    from teams import RunEvent, RunResult, Turn, Usage
 
 # name -> module: imported on first use, so that `import scenarios.spec` (and the CLI's
 # quick commands) need none of the heavy libraries the builders use
@@ -23,23 +23,25 @@ _EXPORTS = {
     "ScenarioError": "scenarios._errors",
     "ScenarioInfo": "scenarios._loader",
     "list_scenarios": "scenarios._loader",
-    "ChatTurn": "scenarios._runtime",
     "Scenario": "scenarios._runtime",
     "load_scenario": "scenarios._runtime",
     "ScenarioSpec": "scenarios.spec",
     "json_schema": "scenarios.spec",
-    "AgentUsage": "teams",
+    "RunEvent": "teams",
     "RunResult": "teams",
+    "Turn": "teams",
+    "Usage": "teams",
 }
 
 __all__ = [
-    "AgentUsage",
-    "ChatTurn",
+    "RunEvent",
     "RunResult",
     "Scenario",
     "ScenarioError",
     "ScenarioInfo",
     "ScenarioSpec",
+    "Turn",
+    "Usage",
     "json_schema",
     "list_scenarios",
     "load_scenario",

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentteams import AgentTeamsError
+
 # `--help` imports only argparse; `list`, `validate`, `schema` add pydantic and the YAML
 # reader; `run` imports AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
 
@@ -93,12 +95,12 @@ async def _run(args: argparse.Namespace) -> int:
         view.console.print(f"[bold]{scenario.name}[/bold]: {args.task or scenario.spec.task or ''}")
         async with scenario:
             result: RunResult | None = None
-            async for item in scenario.run_stream(args.task):
-                view.show(item)
+            async for event in scenario.run_stream(args.task):
+                view.show(event)
                 if transcript:
-                    transcript.write(item)
-                if isinstance(item, RunResult):
-                    result = item
+                    transcript.write(event)
+                if isinstance(event, RunResult):
+                    result = event
     return 0 if result is not None else EXIT_RUN_FAILED
 
 
@@ -122,7 +124,6 @@ def _validate(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from scenarios._errors import ScenarioError
     from scenarios._loader import list_scenarios
     from scenarios.spec import json_schema
 
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return 0
-    except ScenarioError as exc:
+    except AgentTeamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     return _run_command(args)
@@ -147,14 +148,10 @@ def _run_command(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from mcp_servers import McpStartError
-    from scenarios._errors import ScenarioError
-    from serving import EndpointError
-
     try:
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
-    except (ScenarioError, EndpointError, McpStartError) as exc:
+    except AgentTeamsError as exc:
         Console(stderr=True, highlight=False).print(
             f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True
         )

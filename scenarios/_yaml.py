@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from agentteams import UserError
+
 # PyYAML's composer in C (libyaml) gives every node its line and column; ruamel's round-trip
 # loader did the same in pure python at ten times the cost of `scenarios validate`'s start
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -21,7 +23,7 @@ Position = tuple[int, int]  # 1-based line and column
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class YamlProblem(Exception):
+class YamlProblem(UserError):
     def __init__(self, message: str, position: Position) -> None:
         super().__init__(message)
         self.message = message

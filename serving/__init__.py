@@ -9,8 +9,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
+    from serving._endpoint import Endpoint, list_models, open_endpoint, server_down
     from serving._engine import detect_engine
+    from serving._errors import EndpointError
     from serving._profiles import ModelInfoLookup, model_info_for
 
 # name -> module: imported on first use, so that `python -m serving status` (and the other
@@ -18,21 +19,23 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "detect_engine": "serving._engine",
     "Endpoint": "serving._endpoint",
-    "EndpointError": "serving._endpoint",
     "list_models": "serving._endpoint",
     "open_endpoint": "serving._endpoint",
+    "server_down": "serving._endpoint",
+    "EndpointError": "serving._errors",
     "ModelInfoLookup": "serving._profiles",
     "model_info_for": "serving._profiles",
 }
 
 __all__ = [
     "Endpoint",
-    "detect_engine",
     "EndpointError",
     "ModelInfoLookup",
+    "detect_engine",
     "list_models",
     "model_info_for",
     "open_endpoint",
+    "server_down",
 ]
 
 

@@ -7,9 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from teams._build import build_team, team_limits
-    from teams._result import AgentUsage, RunResult
-    from teams._run import RunItem, final_answer, stream_team, strip_terminate
+    from teams._run import final_answer, stream_team, strip_terminate
     from teams._termination import build_termination
+    from teams.events import (
+        Message,
+        ModelServerUnavailable,
+        RunEvent,
+        RunRequest,
+        RunResult,
+        SpeakerSelected,
+        TokenDelta,
+        ToolCall,
+        ToolResult,
+        Turn,
+        Usage,
+        event_from_json,
+    )
     from teams.spec import (
         DEFAULT_MAX_MESSAGES,
         DEFAULT_TIMEOUT_S,
@@ -24,13 +37,22 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "build_team": "teams._build",
     "team_limits": "teams._build",
-    "AgentUsage": "teams._result",
-    "RunResult": "teams._result",
-    "RunItem": "teams._run",
     "final_answer": "teams._run",
     "stream_team": "teams._run",
     "strip_terminate": "teams._run",
     "build_termination": "teams._termination",
+    "Message": "teams.events",
+    "ModelServerUnavailable": "teams.events",
+    "RunEvent": "teams.events",
+    "RunRequest": "teams.events",
+    "RunResult": "teams.events",
+    "SpeakerSelected": "teams.events",
+    "TokenDelta": "teams.events",
+    "ToolCall": "teams.events",
+    "ToolResult": "teams.events",
+    "Turn": "teams.events",
+    "Usage": "teams.events",
+    "event_from_json": "teams.events",
     "DEFAULT_MAX_MESSAGES": "teams.spec",
     "DEFAULT_TIMEOUT_S": "teams.spec",
     "RoundRobinTeamSpec": "teams.spec",
@@ -42,15 +64,24 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_MAX_MESSAGES",
     "DEFAULT_TIMEOUT_S",
-    "AgentUsage",
+    "Message",
+    "ModelServerUnavailable",
     "RoundRobinTeamSpec",
-    "RunItem",
+    "RunEvent",
+    "RunRequest",
     "RunResult",
     "SelectorTeamSpec",
+    "SpeakerSelected",
     "TeamSpec",
     "TerminationSpec",
+    "TokenDelta",
+    "ToolCall",
+    "ToolResult",
+    "Turn",
+    "Usage",
     "build_team",
     "build_termination",
+    "event_from_json",
     "final_answer",
     "stream_team",
     "strip_terminate",

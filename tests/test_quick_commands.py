@@ -40,15 +40,20 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-print(json.dumps({"code": code, "heavy": [m for m in %r if m in sys.modules]}), file=sys.stderr)
-""" % (HEAVY,)
+print(json.dumps({"code": code, "heavy": [m for m in HEAVY if m in sys.modules]}), file=sys.stderr)
+""".replace("HEAVY", repr(HEAVY))
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_quick_command_imports_no_heavy_library(command: list[str], tmp_path: Path) -> None:
     env = {"PYTHONPATH": str(ROOT), "AGENTTEAMS_RUNTIME_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     assert report["heavy"] == [], proc.stderr

@@ -10,6 +10,7 @@ import typing
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
+from agentteams import UserError
 from tools._builtin import BUILTIN_TOOLS
 from tools.spec import PythonToolSpec
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from autogen_core.tools import FunctionTool
 
 
-class ToolImportError(Exception):
+class ToolImportError(UserError):
     """A declared tool's import path does not lead to a callable."""
 
 
@@ -33,7 +34,8 @@ def import_callable(path: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise ToolImportError(f"{path!r} is not callable")
-    return target
+    found: Callable[..., Any] = target
+    return found
 
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")

@@ -25,7 +25,7 @@ agents:
 
 
 @pytest.fixture
-def scenario_file(tmp_path: Path) -> Callable[[str], Path]:
+def scenario_file(tmp_path: Path) -> Callable[..., Path]:
     def write(options: str = "") -> Path:
         path = tmp_path / "sampled.yaml"
         path.write_text(SCENARIO.replace("OPTIONS", options), encoding="utf-8")
@@ -53,7 +53,7 @@ def test_the_packaged_models_family_has_sampling_defaults_per_engine() -> None:
 
 
 async def test_llamacpp_gets_its_repeat_penalty(
-    scenario_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    scenario_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = await _request(scenario_file(), "llamacpp", monkeypatch)
     defaults = model_info_for("qwen2.5-coder-1.5b-instruct").sampling_for("llamacpp")
@@ -64,7 +64,7 @@ async def test_llamacpp_gets_its_repeat_penalty(
 
 
 async def test_vllm_gets_repetition_penalty(
-    scenario_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    scenario_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = await _request(scenario_file(), "vllm", monkeypatch)
     defaults = model_info_for("qwen2.5-coder-1.5b-instruct").sampling_for("vllm")
@@ -73,7 +73,7 @@ async def test_vllm_gets_repetition_penalty(
 
 
 async def test_a_scenario_option_overrides_the_profile_in_the_engines_name(
-    scenario_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    scenario_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = scenario_file(", repetition_penalty: 1.0, presence_penalty: 0.25")
     body = await _request(path, "llamacpp", monkeypatch)
@@ -83,7 +83,7 @@ async def test_a_scenario_option_overrides_the_profile_in_the_engines_name(
 
 
 async def test_another_server_gets_only_openais_fields(
-    scenario_file: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+    scenario_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     body = await _request(scenario_file(", repetition_penalty: 1.2"), "openai", monkeypatch)
     assert "repeat_penalty" not in body and "repetition_penalty" not in body

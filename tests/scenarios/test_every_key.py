@@ -121,7 +121,9 @@ class Place:
         return ".".join(map(str, self.path)) or "scenario"
 
 
-def _children(annotation: Any, containers: tuple[str, ...] = ()) -> Iterator[tuple[type[BaseModel], tuple[str, ...]]]:
+def _children(
+    annotation: Any, containers: tuple[str, ...] = ()
+) -> Iterator[tuple[type[BaseModel], tuple[str, ...]]]:
     for branch in _branches(annotation):
         origin = get_origin(branch)
         if isinstance(branch, type) and issubclass(branch, BaseModel):
@@ -143,7 +145,7 @@ def places(root: type[BaseModel] = ScenarioSpec) -> list[Place]:
                 models_on_path = [parent for parent, _, _ in place.chain] + [place.model]
                 if models_on_path.count(child) >= 2:
                     continue
-                steps: list[Segment] = [name] + [0 if c == "list" else "default" for c in containers]
+                steps: list[Segment] = [name, *(0 if c == "list" else "default" for c in containers)]
                 new = Place((*place.path, *steps), (*place.chain, (place.model, name, containers)), child)
                 found.append(new)
                 stack.append(new)
@@ -159,6 +161,7 @@ def document(place: Place, leaf: dict[str, Any]) -> dict[str, Any]:
         data = minimal(parent, also=name)
         data[name] = value
         value = data
+    assert isinstance(value, dict)
     return value
 
 
@@ -192,7 +195,12 @@ CASES = [
 
 def test_the_walk_reaches_every_section_and_the_termination_nesting() -> None:
     labels = {p.label for p in places()}
-    assert {"team.termination.any.0", "team.termination.all.0", "agents.0.context", "mcp_servers.default"} <= labels
+    assert {
+        "team.termination.any.0",
+        "team.termination.all.0",
+        "agents.0.context",
+        "mcp_servers.default",
+    } <= labels
     models = {p.model.__name__ for p in places()}
     assert {"ModelOptions", "ModelInfoSpec", "StdioServerSpec", "HttpServerSpec", "PythonToolSpec"} <= models
 
@@ -219,15 +227,12 @@ def test_a_misspelt_key_names_the_choices_and_the_right_one(place: Place, field:
     assert set(place.model.model_fields) <= set(expected), line
 
 
-VARIANT_CASES = [
-    pytest.param(place, id=place.label + ":" + str(_tag(place.model)))
-    for place in places()
-    if _tag(place.model) is not None and place.model.model_fields["type"].is_required()
-]
+TAGGED = [p for p in places() if _tag(p.model) is not None and p.model.model_fields["type"].is_required()]
+VARIANT_CASES = [pytest.param(place, id=place.label + ":" + str(_tag(place.model))) for place in TAGGED]
 
 
 def test_every_tagged_union_is_walked() -> None:
-    assert {str(p.values[0].label) for p in VARIANT_CASES} >= {"team", "agents.0.context", "mcp_servers.default"}
+    assert {p.label for p in TAGGED} >= {"team", "agents.0.context", "mcp_servers.default"}
 
 
 @pytest.mark.parametrize("place", VARIANT_CASES)

@@ -136,7 +136,9 @@ async def test_a_model_that_declares_structured_output_gets_the_constraint(
 async def test_on_llamacpp_the_pick_is_decoded_under_a_grammar_of_the_names(
     write_scenario: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write_scenario(SCENARIO.replace("  max_messages: 6", "  max_messages: 6\n  constrained_choice: true"))
+    path = write_scenario(
+        SCENARIO.replace("  max_messages: 6", "  max_messages: 6\n  constrained_choice: true")
+    )
     picks = iter(["alpha", "gamma"])
     async with ScriptedModelServer(_script(picks), owned_by="llamacpp") as server:
         monkeypatch.setenv("TEST_BASE_URL", server.base_url)

@@ -21,6 +21,7 @@ def test_public_names() -> None:
             "list_models",
             "model_info_for",
             "open_endpoint",
+            "server_down",
         ]
     )
 
