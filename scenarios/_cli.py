@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
 from agentteams import AgentTeamsError
-from scenarios._console import ConsoleView, TranscriptWriter
-from scenarios._errors import ScenarioError
-from scenarios._knowledge import index_scenario
-from scenarios._loader import list_scenarios, read_spec, scenario_path
-from scenarios._runtime import load_scenario
-from scenarios.spec import json_schema
-from teams import RunResult
+
+# `--help` imports only argparse; `list`, `validate`, `schema` add pydantic and the YAML
+# reader; `run` and `index` import AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -89,6 +81,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from scenarios._console import ConsoleView, TranscriptWriter
+    from scenarios._runtime import load_scenario
+    from teams import RunResult
+
     scenario = load_scenario(
         args.scenario,
         base_url=args.base_url,
@@ -115,6 +113,9 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(paths: Sequence[str]) -> int:
+    from scenarios._errors import ScenarioError
+    from scenarios._loader import read_spec, scenario_path
+
     failed = 0
     for name in paths:
         try:
@@ -131,6 +132,9 @@ def _validate(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from scenarios._loader import list_scenarios
+    from scenarios.spec import json_schema
+
     try:
         if args.command == "list":
             for info in list_scenarios(args.scenarios):
@@ -141,7 +145,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return 0
+    except AgentTeamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    try:
         if args.command == "index":
+            from scenarios._knowledge import index_scenario
+            from scenarios._loader import read_spec, scenario_path
+
             _setup_logging(False)
             loaded = read_spec(scenario_path(args.scenario, args.scenarios))
             return asyncio.run(

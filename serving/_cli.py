@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shlex
 import signal
@@ -11,15 +10,11 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
-from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none, vllm_plan
-from serving._check import CheckReport, run_check
 from serving._embedded import (
     DEFAULT_CTX,
     DEFAULT_PARALLEL,
@@ -33,6 +28,12 @@ from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
 from serving._vllm import check_launchable
+
+if TYPE_CHECKING:
+    from serving._check import CheckReport
+
+# `status`, `down` and `--help` import neither openai nor AutoGen: `check` imports openai when
+# run, `up` the front (serving._bundle) when it starts one
 
 # no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
 out = Console(highlight=False, markup=False, soft_wrap=True)
@@ -64,7 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--embedding-threads",
         type=int,
-        default=EmbeddedOptions().embedding_threads,
         help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
     )
     up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _assemble_with_progress(name: str | None) -> ModelChoice:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -145,6 +147,8 @@ def _serve_foreground(server: EmbeddedServer, state: ServerState) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none
+
     if args.engine == "vllm":
         return _up_vllm(args)
     if args.profile or args.print_command:
@@ -155,7 +159,10 @@ def _up(args: argparse.Namespace) -> int:
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     options = EmbeddedOptions(
-        ctx=args.ctx, parallel=args.parallel, threads=args.threads, embedding_threads=args.embedding_threads
+        ctx=args.ctx,
+        parallel=args.parallel,
+        threads=args.threads,
+        embedding_threads=args.embedding_threads or EmbeddedOptions().embedding_threads,
     )
     plan = embedded_plan(
         choice.path,
@@ -189,6 +196,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _up_vllm(args: argparse.Namespace) -> int:
+    from serving._bundle import bundled_server, vllm_plan
+
     if not args.profile:
         raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
     port = args.port or 8000
@@ -278,6 +287,9 @@ def _down() -> int:
 
 
 def print_report(report: CheckReport) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=f"{report.base_url}  model {report.model}")
     table.add_column("check")
     table.add_column("result")
@@ -290,6 +302,8 @@ def print_report(report: CheckReport) -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
+    from serving._check import run_check
+
     async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
         if ep.started_server:
             err.print(f"(started the {SERVER_NAME} for this check; it stops afterwards)")
@@ -311,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status()
         if args.command == "down":
             return _down()
+        import asyncio  # only `check` needs an event loop
+
         return asyncio.run(_check(args))
     except EndpointError as exc:
         err.print(f"error: {exc}")

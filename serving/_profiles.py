@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +15,9 @@ from ruamel.yaml import YAML
 from serving._wire import Capability
 
 PromptLayout = Literal["shared_prefix", "system_first"]
+Engine = Literal["llamacpp", "vllm"]  # as each server names itself in GET /v1/models `owned_by`
+# request-body fields in the engine's own names, e.g. {repeat_penalty: 1.1} for llama.cpp
+Sampling = dict[Engine, dict[str, float | int]]
 
 
 class ModelInfoSpec(BaseModel):
@@ -56,6 +59,7 @@ class ProfileSpec(BaseModel):
     capabilities: list[Capability] | None = None
     prompt_layout: PromptLayout
     model_info: ModelInfoSpec
+    sampling: Sampling = Field(default_factory=dict)
     vllm: VllmSpec
 
     @property
@@ -74,10 +78,12 @@ class FamilySpec(BaseModel):
     match: list[str]
     prompt_layout: PromptLayout
     model_info: ModelInfoSpec
+    sampling: Sampling = Field(default_factory=dict)
 
 
 class ProfilesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    sampling: Sampling = Field(default_factory=dict)
     profiles: dict[str, ProfileSpec]
     families: list[FamilySpec]
 
@@ -95,6 +101,11 @@ class ModelInfoLookup:
     known: bool
     prompt_layout: PromptLayout
     profile: str | None = None
+    sampling: Sampling = field(default_factory=dict)
+
+    def sampling_for(self, engine: str | None) -> dict[str, float | int]:
+        """The request-body defaults for this model on `engine` (none for an unknown engine)."""
+        return dict(self.sampling.get(engine, {})) if engine else {}  # type: ignore[call-overload]
 
 
 _UNKNOWN_INFO: dict[str, Any] = {
@@ -139,6 +150,7 @@ def model_info_for(model_id: str) -> ModelInfoLookup:
                 known=True,
                 prompt_layout=prof.prompt_layout,
                 profile=name,
+                sampling=_merged(data.sampling, prof.sampling),
             )
     for fam in data.families:
         if any(re.search(p, wanted, re.IGNORECASE) for p in fam.match):
@@ -147,5 +159,12 @@ def model_info_for(model_id: str) -> ModelInfoLookup:
                 known=True,
                 prompt_layout=fam.prompt_layout,
                 profile=None,
+                sampling=_merged(data.sampling, fam.sampling),
             )
+    # an unknown model gets no sampling defaults: they were chosen for the known families
     return ModelInfoLookup(info=dict(_UNKNOWN_INFO), known=False, prompt_layout="system_first")
+
+
+def _merged(base: Sampling, override: Sampling) -> Sampling:
+    engines = [*base, *(e for e in override if e not in base)]
+    return {e: {**base.get(e, {}), **override.get(e, {})} for e in engines}

@@ -317,6 +317,7 @@ class ScriptedModelServer:
         script: Script,
         *,
         model: str = "scripted-model",
+        owned_by: str = "scripted",  # "llamacpp" / "vllm": look like that server in GET /models
         latency: float = 0.0,
         api_key: str | None = None,
         when_exhausted: Literal["fail", "repeat_last"] = "fail",
@@ -326,6 +327,7 @@ class ScriptedModelServer:
             raise ValueError("a script needs at least one step")
         self.model = model
         self.embeddings = embeddings
+        self.owned_by = owned_by
         self.latency = latency
         self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.when_exhausted = when_exhausted
@@ -410,7 +412,7 @@ class ScriptedModelServer:
         from starlette.routing import Route
 
         async def models(_: Request) -> Response:
-            data: list[dict[str, Any]] = [{"id": self.model, "object": "model", "owned_by": "scripted"}]
+            data: list[dict[str, Any]] = [{"id": self.model, "object": "model", "owned_by": self.owned_by}]
             if self.embeddings is not None:
                 data = [{**data[0], "capabilities": ["chat"]}, *self.embeddings.model_entries()]
             return JSONResponse({"object": "list", "data": data})

@@ -20,6 +20,7 @@ def test_public_names() -> None:
             "Endpoint",
             "EndpointError",
             "ModelInfoLookup",
+            "detect_engine",
             "entry_capabilities",
             "list_model_entries",
             "list_models",
