@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scenarios._code_view import show_code, show_files
 from teams import RunItem, RunResult
 
 _RESULT_PREVIEW = 400
@@ -61,7 +62,8 @@ class ConsoleView:
             self._end_line()
             self._streamed.discard(item.source)
             for call in item.content:
-                self.console.print(Text(f"  → {call.name}({call.arguments})", style="yellow"))
+                if not show_code(self.console, call):
+                    self.console.print(Text(f"  → {call.name}({call.arguments})", style="yellow"))
         elif isinstance(item, ToolCallExecutionEvent):
             self._header(item.source)
             for result in item.content:
@@ -111,6 +113,7 @@ class ConsoleView:
         self.console.print()
         self.console.print(table)
         self.console.print(f"Stopped: {result.stop_reason}")
+        show_files(self.console, result.files)
 
 
 class TranscriptWriter:

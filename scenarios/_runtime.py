@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -26,11 +27,12 @@ from agents import (
     resolve_model_info,
 )
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
+from scenarios._code import open_sandbox
 from scenarios._errors import ScenarioError
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
 from serving import EndpointError, list_models, open_endpoint
 from teams import RunItem, RunResult, build_team, stream_team
-from tools import build_function_tool
+from tools import CODE_TOOL, CodeSession, InputFile, Sandbox, build_function_tool
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +73,7 @@ class Scenario:
         self._resolved: dict[str, ResolvedModel] = {}
         self._pool: McpSessionPool | None = None
         self._python_tools: dict[str, BaseTool[Any, Any]] = {}
+        self._sandbox: Sandbox | None = None
 
     @property
     def name(self) -> str:
@@ -94,6 +97,7 @@ class Scenario:
             raise RuntimeError(f"scenario {self.name!r} is already open")
         stack = AsyncExitStack()
         try:
+            self._sandbox = await open_sandbox(self._loaded) if self.spec.uses_code() else None
             await self._open_models(stack)
             await self._open_mcp(stack)
             self._python_tools = {
@@ -150,10 +154,12 @@ class Scenario:
         stack.push_async_callback(pool.close)
         self._pool = pool
 
-    def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
+    def _workbenches(self, agent: AgentSpec, code: CodeSession | None = None) -> list[Workbench]:
         pool = self._pool
         workbenches: list[Workbench] = [pool[t] for t in agent.tools if pool is not None and t in pool]
         python_tools = [self._python_tools[t] for t in agent.tools if t in self._python_tools]
+        if code is not None and CODE_TOOL in agent.tools:
+            python_tools.append(code.tool(agent.name))
         if python_tools:
             workbenches.append(StaticWorkbench(python_tools))
         return workbenches
@@ -183,6 +189,8 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = False,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> RunResult:
         """Run the team to its end. Tokens are not streamed unless asked: nobody sees them."""
         result: RunResult | None = None
@@ -192,6 +200,8 @@ class Scenario:
             state=state,
             cancellation_token=cancellation_token,
             stream_tokens=stream_tokens,
+            files=files,
+            output_dir=output_dir,
         ):
             if isinstance(item, RunResult):
                 result = item
@@ -206,15 +216,41 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = None,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[RunItem]:
         """Every AgentChat event of one run as it happens, then the RunResult.
 
         `stream_tokens`: None follows each agent's `streaming:`; False sends whole messages
         only (cheaper: each token is otherwise an event through AutoGen's runtime).
+        `files` appear in the code interpreter's working directory; what its code writes is
+        in `RunResult.files` (and saved under `output_dir` when given).
         """
         if self._stack is None:
             raise RuntimeError("open the scenario first: `async with load_scenario(...) as scenario:`")
         messages = self._task_messages(task, history)
+        code = (
+            CodeSession(self._sandbox, inputs=files, output_dir=Path(output_dir) if output_dir else None)
+            if self._sandbox is not None
+            else None
+        )
+        try:
+            async for item in self._run_stream(messages, state, cancellation_token, stream_tokens, code):
+                if isinstance(item, RunResult) and code is not None:
+                    item.files = list(code.files)
+                yield item
+        finally:
+            if code is not None:
+                code.close()
+
+    async def _run_stream(
+        self,
+        messages: list[BaseChatMessage],
+        state: dict[str, Any] | None,
+        cancellation_token: CancellationToken | None,
+        stream_tokens: bool | None,
+        code: CodeSession | None,
+    ) -> AsyncIterator[RunItem]:
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
         by_name = {a.name: a for a in self.spec.agents}
@@ -223,7 +259,7 @@ class Scenario:
             build_agent(
                 by_name[name],
                 MeteredClient(self._clients[by_name[name].model], ledger, name),
-                workbenches=self._workbenches(by_name[name]),
+                workbenches=self._workbenches(by_name[name], code),
                 prompt_layout=self._layout(by_name[name]),
                 stream_tokens=stream_tokens,
                 team_roles=roles,

@@ -12,7 +12,7 @@ from agents.spec import AgentSpec, Identifier, ModelSpec, PromptLayout
 from mcp_servers.spec import McpServerSpec
 from teams.spec import RoundRobinTeamSpec, TeamSpec, TerminationSpec
 from tools import BUILTIN_TOOLS
-from tools.spec import PythonToolSpec
+from tools.spec import CODE_TOOL, CodeSpec, PythonToolSpec
 
 Path = tuple[str | int, ...]
 
@@ -61,6 +61,9 @@ class ScenarioSpec(BaseModel):
     tools: dict[str, PythonToolSpec] = Field(default_factory=dict)
     agents: list[AgentSpec] = Field(min_length=1)
     team: TeamSpec | None = Field(default=None, description="Optional when there is one agent.")
+    code: CodeSpec = Field(
+        default_factory=CodeSpec, description="The sandbox of the `python` tool (the code interpreter)."
+    )
 
     def effective_team(self) -> TeamSpec:
         """The declared team, or for a lone agent a team that stops once it has answered."""
@@ -72,13 +75,18 @@ class ScenarioSpec(BaseModel):
         )
 
     def tool_names(self) -> list[str]:
-        return [*self.mcp_servers, *self.tools, *(n for n in BUILTIN_TOOLS if n not in self.tools)]
+        builtin = [*BUILTIN_TOOLS, CODE_TOOL]
+        return [*self.mcp_servers, *self.tools, *(n for n in builtin if n not in self.tools)]
 
     def python_tool(self, name: str) -> PythonToolSpec | None:
         if name in self.tools:
             return self.tools[name]
         path = BUILTIN_TOOLS.get(name)
         return PythonToolSpec(function=path) if path else None
+
+    def uses_code(self) -> bool:
+        """Whether an agent has the code interpreter (`tools: [python]`, not a declared tool of that name)."""
+        return CODE_TOOL not in self.tools and any(CODE_TOOL in a.tools for a in self.agents)
 
     def used_model_names(self) -> list[str]:
         names = [agent.model for agent in self.agents]

@@ -7,6 +7,8 @@ from typing import Any
 
 from autogen_agentchat.messages import BaseChatMessage
 
+from tools import ProducedFile
+
 
 @dataclass
 class AgentUsage:
@@ -37,6 +39,7 @@ class RunResult:
     usage: dict[str, AgentUsage]
     elapsed_s: float
     state: dict[str, Any] = field(default_factory=dict)
+    files: list[ProducedFile] = field(default_factory=list)  # what the `python` tool's code wrote
 
     @property
     def total(self) -> AgentUsage:
