@@ -132,6 +132,7 @@ class ScenarioPool:
                 state=request.state,
                 cancellation_token=request.cancellation_token,
                 stream_tokens=request.stream_tokens,
+                files=request.files,
             ):
                 for event in convert(item):
                     yield event
@@ -185,6 +186,7 @@ def convert(item: Any) -> list[RunEvent]:
                 usage=TokenUsage(total.prompt_tokens, total.completion_tokens),
                 state=item.state,
                 elapsed_s=item.elapsed_s,
+                files=tuple(item.files),
             )
         ]
     if isinstance(item, ModelClientStreamingChunkEvent):

@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 
 from autogen_core import CancellationToken
 
+from tools import InputFile, ProducedFile
+
 __all__ = [
     "AgentDelta",
     "AgentMessage",
@@ -69,6 +71,7 @@ class RunRequest:
     cancellation_token: CancellationToken = field(default_factory=CancellationToken)
     # False when no client watches tokens arrive: whole messages cost far less CPU per run
     stream_tokens: bool = True
+    files: Sequence[InputFile] = ()  # put in the code interpreter's working directory
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ class RunFinished:
     usage: TokenUsage
     state: dict[str, Any]
     elapsed_s: float
+    files: Sequence[ProducedFile] = ()  # what the run's code wrote
 
 
 RunEvent = AgentDelta | AgentMessage | ToolCall | ToolResult | RunFinished

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -14,6 +15,9 @@ from ._errors import GatewayError
 from ._execution import Execution
 from ._runner import RunEvent, RunRequest, ScenarioRunner, ScenarioSummary, UpstreamError, describe_failure
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._files import FileStore
 
 __all__ = ["Gateway", "caller", "gateway", "upstream_error"]
 
@@ -30,6 +34,7 @@ class Gateway:
         self.slots = asyncio.Semaphore(config.max_active_runs)
         self.executions: set[Execution] = set()
         self.thread_runs: dict[str, Execution] = {}
+        self.files: FileStore | None = None  # set by the app once its file store is open
 
     def scenario(self, name: str) -> ScenarioSummary:
         """Look a scenario up by name (a name is never used as a path)."""

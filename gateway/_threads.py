@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
+from ._files import check_attachments, store_run_files, with_files
 from ._runner import AgentMessage, RunEvent, RunRequest, Turn, describe_failure
 from ._schemas import (
     DeletedOut,
@@ -126,11 +127,13 @@ async def _unlocked(gw: Gateway, thread_id: str) -> None:
 async def _add_messages(gw: Gateway, thread_id: str, messages: list[MessageCreate]) -> list[MessageRow]:
     added = []
     for m in messages:
-        if m.attachments:
-            raise GatewayError(400, "attachments are not supported", "attachments_not_supported")
+        thread = await gw.store.get_thread(thread_id) if m.attachments else None
+        file_ids = await check_attachments(gw.files, thread.key_id if thread else "", m.attachments)
         added.append(
             await gw.store.add_message(thread_id, m.role, content_text(m.content), metadata=m.metadata)
         )
+        if file_ids and gw.files is not None:
+            await gw.files.attach(added[-1].id, [(f, "attachment") for f in file_ids])
     return added
 
 
@@ -189,7 +192,7 @@ async def create_message(thread_id: str, body: MessageCreate, gw: GatewayDep, wh
     await _thread(gw, thread_id, who)
     await _unlocked(gw, thread_id)
     (row,) = await _add_messages(gw, thread_id, [body])
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 @router.get("/{thread_id}/messages")
@@ -207,7 +210,7 @@ async def list_messages(
     rows = await gw.store.list_messages(
         thread_id, limit=limit + 1, order=order, after=after, before=before, run_id=run_id
     )
-    return _list([message_out(r) for r in rows[:limit]], len(rows) > limit)
+    return _list(await with_files(gw.files, [message_out(r) for r in rows[:limit]]), len(rows) > limit)
 
 
 @router.get("/{thread_id}/messages/{message_id}")
@@ -216,7 +219,7 @@ async def get_message(thread_id: str, message_id: str, gw: GatewayDep, who: Call
     row = await gw.store.get_message(thread_id, message_id)
     if row is None:
         raise GatewayError(404, f"No message found with id '{message_id}'.", "message_not_found")
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 # ---- runs ------------------------------------------------------------------------------
@@ -260,6 +263,11 @@ async def _task_and_history(gw: Gateway, thread: ThreadRow) -> tuple[str, list[T
 async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Caller) -> RunRow:
     scenario = gw.scenario(body.assistant_id).name
     task, history = await _task_and_history(gw, thread)
+    inputs = (
+        await gw.files.inputs(who.key_id, (m.id for m in await gw.store.list_messages(thread.id)))
+        if gw.files
+        else []
+    )
     gw.limiter.acquire(who.key_id)  # fail with 429 before a run row exists
     gw.limiter.release(who.key_id)
     row = await gw.store.create_run(
@@ -301,6 +309,8 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
             final_id = last_message_of.get(result.final_source)
             if final_id is not None:
                 await gw.store.set_message_content(final_id, result.final_text)  # without TERMINATE
+            if result.files:
+                await store_run_files(gw, thread.id, row.id, scenario, who.key_id, final_id, result.files)
             await gw.store.save_state(thread.id, result.state, await gw.store.last_seq(thread.id))
             fields.update(status="completed", completed_at=now)
         elif execution.outcome == "cancelled" and execution.error is None:
@@ -322,7 +332,7 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
     try:
         execution = gw.start(
             scenario,
-            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
+            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             who,
             kind="thread.run",
             on_start=on_start,
