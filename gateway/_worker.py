@@ -4,7 +4,7 @@
 `ScenarioPool` (its own model clients and MCP sessions) and speaks `_wire` frames on the
 stdout it was given; anything else that writes to stdout lands on stderr instead.
 
-Requests:  ("run", id, scenario, task, history, state, stream_tokens), ("cancel", id)
+Requests:  ("run", id, scenario, task, history, state, stream_tokens, files), ("cancel", id)
            (stop gracefully through the cancellation token), ("abort", id) (cancel the task).
 Replies:   ("ready",), then per run: ("event", id, RunEvent)..., possibly
            ("error", id, kind, message, url) with kind "unknown" | "upstream" | "failed",
@@ -22,6 +22,8 @@ import sys
 from typing import Any
 
 from autogen_core import CancellationToken
+
+from tools import InputFile
 
 from ._config import configure_logging
 from ._pool import ScenarioPool
@@ -68,8 +70,9 @@ class _Server:
         history: tuple[Turn, ...],
         state: dict[str, Any] | None,
         stream_tokens: bool,
+        files: tuple[InputFile, ...] = (),
     ) -> None:
-        request = RunRequest(task, history, state, token, stream_tokens)
+        request = RunRequest(task, history, state, token, stream_tokens, files)
         try:
             async for event in self._pool.stream(scenario, request):
                 self._send("event", run_id, event)

@@ -180,7 +180,14 @@ class WorkerPool:
         queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         worker.runs[run_id] = queue
         worker.send(
-            "run", run_id, name, request.task, tuple(request.history), request.state, request.stream_tokens
+            "run",
+            run_id,
+            name,
+            request.task,
+            tuple(request.history),
+            request.state,
+            request.stream_tokens,
+            tuple(request.files),
         )
         request.cancellation_token.add_callback(lambda: worker.send("cancel", run_id))
         ended = False  # the worker is done with the run: no abort to send

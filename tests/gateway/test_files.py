@@ -193,3 +193,33 @@ async def test_storage_quota_per_key_and_upload_checks(app_client: AppClient, tm
         assert again.status_code == 200
     stored = list((tmp_path / "gateway.sqlite3.files").iterdir())
     assert [p.name for p in stored] == [again.json()["id"]]
+
+
+def test_files_cross_worker_processes(model: ScriptedModelServer, tmp_path: Path) -> None:
+    config = GatewayConfig(
+        db_path=tmp_path / "db.sqlite3", base_url=model.base_url, model=model.model, keys=KEYS, workers=2
+    )
+    with serve(create_app(config)) as base:
+        client = _client(base, "sk-alice")
+        uploaded = client.files.create(file=("readings.csv", b"1\n2\n"), purpose="assistants")
+        run = client.beta.threads.create_and_run_poll(
+            assistant_id="data_analyst",
+            thread={
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": "Create a visualization of a sinewave",
+                        "attachments": [{"file_id": uploaded.id, "tools": [{"type": "code_interpreter"}]}],
+                    }
+                ]
+            },
+            poll_interval_ms=100,
+        )
+        assert run.status == "completed", run.last_error
+        newest = client.beta.threads.messages.list(thread_id=run.thread_id).data[0]
+        assert isinstance(newest.content[0], ImageFileContentBlock)
+        png = client.files.content(newest.content[0].image_file.file_id).read()
+        assert png.startswith(b"\x89PNG\r\n")
+        client.close()
+    tool_results = [m["content"] for m in model.requests[1]["messages"] if m["role"] == "tool"]
+    assert tool_results[0].startswith("stdout:\n2 rows in readings.csv")
