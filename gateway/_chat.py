@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
+from ._files import FileStore, files_chunk
 from ._runner import RunEvent, RunFinished, RunRequest, Turn
 from ._schemas import (
     ChatCompletionOut,
@@ -165,7 +166,7 @@ async def chat_completions(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = ChunkWriter(completion_id, summary.name, created)
     return StreamingResponse(
-        _stream(execution, writer, first, events, include_usage),
+        _stream(execution, writer, first, events, include_usage, files=(gw.files, who.key_id)),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
@@ -177,11 +178,14 @@ async def _stream(
     first: RunEvent,
     events: AsyncIterator[RunEvent],
     include_usage: bool,
+    files: tuple[FileStore | None, str] = (None, ""),
 ) -> AsyncIterator[bytes]:
     try:
         yield sse(writer.role())
         event: RunEvent | None = first
         while event is not None:
+            if isinstance(event, RunFinished) and event.files and files[0] is not None:
+                yield sse(await files_chunk(writer, files[0], files[1], event.files))
             chunks = (
                 writer.final(event, include_usage) if isinstance(event, RunFinished) else writer.event(event)
             )

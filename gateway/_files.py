@@ -33,6 +33,7 @@ from ._auth import Caller
 from ._errors import GatewayError
 from ._schemas import ImageFileContentOut, ImageFileOut, MessageOut
 from ._service import Gateway, caller
+from ._stream import ChunkWriter
 
 __all__ = ["FileRow", "FileStore", "router"]
 
@@ -307,6 +308,32 @@ async def store_run_files(
         await store.store_outputs(key_id, message_id, produced)
     except GatewayError as exc:  # over quota: the run still completes, the files are not kept
         _log.warning("run %s: files not stored: %s", run_id, exc.message)
+
+
+async def files_chunk(
+    writer: ChunkWriter, store: FileStore, key_id: str, produced: Sequence[ProducedFile]
+) -> dict[str, Any]:
+    """A streamed chat run's files, stored as the caller's: one `files` event before the answer."""
+    listed: list[dict[str, Any]] = []
+    for f in produced:
+        try:
+            row = await store.create(
+                key_id, os.path.basename(f.name), "assistants_output", f.data, f.media_type
+            )
+        except GatewayError as exc:
+            _log.warning("files not stored: %s", exc.message)
+            break
+        listed.append(
+            {
+                "id": row.id,
+                "filename": row.filename,
+                "media_type": row.media_type,
+                "bytes": row.bytes,
+                "agent": f.agent,
+                "execution": f.execution,
+            }
+        )
+    return writer._chunk({}, agent=produced[0].agent, event={"type": "files", "files": listed})
 
 
 async def with_files(store: FileStore | None, messages: list[MessageOut]) -> list[MessageOut]:
