@@ -24,7 +24,10 @@ if not shutil.which(CHROMIUM):
     pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
-ANSWER = "Saved sinewave.png. The code:\n```python\nimport numpy as np\nx = np.linspace(0, 1, 5)  # grid\n```\nTERMINATE"
+ANSWER = (
+    "Saved sinewave.png. The code:\n"
+    "```python\nimport numpy as np\nx = np.linspace(0, 1, 5)  # grid\n```\nTERMINATE"
+)
 
 
 @pytest.fixture
