@@ -5,6 +5,12 @@ PID space, no IPC), a read-only view of the system and of this Python installati
 private /tmp, and one writable working directory mounted at /mnt/data. Inside, a small
 launcher sets the rlimits (address space, CPU seconds, file size, processes) before the
 cell runs; outside, a wall-clock deadline kills the whole sandbox and output is capped.
+
+Why not AutoGen's code executors: LocalCommandLineCodeExecutor runs code as the user with
+the user's environment and offers no seam to wrap its command in bwrap; the Docker one needs
+a Docker daemon; the Jupyter one keeps a long-lived kernel that talks ZeroMQ over loopback
+TCP, which a no-network namespace forbids. bubblewrap (Flatpak's sandbox, a Debian package)
+is the kept mechanism; one short process per execution is the simplest thing it can hold.
 """
 
 from __future__ import annotations
