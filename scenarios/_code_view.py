@@ -35,6 +35,21 @@ def show_code(console: Console, call: FunctionCall) -> bool:
     return True
 
 
+def files_record(files: Sequence[ProducedFile]) -> list[dict[str, object]]:
+    """The produced files as a transcript lists them (no bytes: the path when saved)."""
+    return [
+        {
+            "name": f.name,
+            "media_type": f.media_type,
+            "bytes": f.size,
+            "agent": f.agent,
+            "execution": f.execution,
+            "path": str(f.path) if f.path is not None else None,
+        }
+        for f in files
+    ]
+
+
 def show_files(console: Console, files: Sequence[ProducedFile]) -> None:
     if not files:
         return

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scenarios._code_view import show_code, show_files
+from scenarios._code_view import files_record, show_code, show_files
 from teams import RunItem, RunResult
 
 _RESULT_PREVIEW = 400
@@ -133,6 +133,7 @@ class TranscriptWriter:
                 "stop_reason": item.stop_reason,
                 "elapsed_s": item.elapsed_s,
                 "usage": {name: vars(usage) for name, usage in item.usage.items()},
+                "files": files_record(item.files),
             }
         else:
             record = dict(item.dump())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -197,4 +198,42 @@ def test_cli_refuses_without_bubblewrap_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"error: {path}:2:7: the python tool runs code under bubblewrap, which is not installed: "
         "apt-get install bubblewrap (or set `code: {sandbox: none}` for trusted local use)"
+    ]
+
+
+def test_cli_sandbox_none_warns_and_transcript_lists_the_files(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, "{sandbox: none, timeout: 20}")
+    replies = [
+        Reply.tool_call("python", {"code": "open('out.txt', 'w').write('hi')\nprint('wrote')"}),
+        Reply.text("Wrote out.txt."),
+    ]
+    transcript = tmp_path / "run.jsonl"
+    with ScriptedModelServer(replies) as server:
+        proc = subprocess.run(
+            [
+                *(sys.executable, "-m", "scenarios", "run", str(path), "--task", "write a file"),
+                *("--base-url", server.base_url, "--model", server.model),
+                *("--out", str(tmp_path / "out"), "--transcript", str(transcript)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "warning: code.sandbox is none: model-written code runs unsandboxed, with your files, network and "
+        "environment; use it only for trusted local work"
+    ) in proc.stderr.splitlines()
+    assert (tmp_path / "out" / "out.txt").read_text() == "hi"
+    record = json.loads(transcript.read_text().splitlines()[-1])
+    assert record["files"] == [
+        {
+            "name": "out.txt",
+            "media_type": "text/plain",
+            "bytes": 2,
+            "agent": "coder",
+            "execution": 1,
+            "path": str(tmp_path / "out" / "out.txt"),
+        }
     ]
