@@ -2,8 +2,9 @@
 
 from agents._build import DEFAULT_SYSTEM_MESSAGE, build_agent
 from agents._context import RoleLastContext, bounded_context
-from agents._metered import CallStats, MeteredClient, UsageLedger
+from agents._metered import MeteredClient, UsageLedger
 from agents._model_client import ResolvedModel, build_model_client, resolve_model_info
+from agents._usage import Usage
 from agents.spec import (
     AgentSpec,
     ContextSpec,
@@ -18,7 +19,6 @@ from agents.spec import (
 __all__ = [
     "DEFAULT_SYSTEM_MESSAGE",
     "AgentSpec",
-    "CallStats",
     "MeteredClient",
     "UsageLedger",
     "ContextSpec",
@@ -30,6 +30,7 @@ __all__ = [
     "ResolvedModel",
     "RoleLastContext",
     "UnboundedContext",
+    "Usage",
     "bounded_context",
     "build_agent",
     "build_model_client",

@@ -9,7 +9,7 @@ from autogen_core.models import ChatCompletionClient
 from autogen_core.tools import Workbench
 
 from agents._context import RoleLastContext, bounded_context
-from agents.spec import AgentSpec
+from agents.spec import AgentSpec, ResolvedPromptLayout
 
 DEFAULT_SYSTEM_MESSAGE = "You are a helpful assistant."
 
@@ -19,7 +19,7 @@ def build_agent(
     model_client: ChatCompletionClient,
     *,
     workbenches: Sequence[Workbench] = (),
-    prompt_layout: str = "system_first",
+    prompt_layout: ResolvedPromptLayout = "system_first",
     stream_tokens: bool | None = None,
     team_roles: Mapping[str, str] | None = None,
 ) -> AssistantAgent:

@@ -18,27 +18,18 @@ from autogen_core.models import (
 )
 from autogen_core.tools import Tool, ToolSchema
 
-
-@dataclass
-class CallStats:
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
+from agents._usage import Usage
 
 
 @dataclass
 class UsageLedger:
     """Token use per label (agent name, or "selector") for one run."""
 
-    by_label: dict[str, CallStats] = field(default_factory=dict)
+    by_label: dict[str, Usage] = field(default_factory=dict)
 
     def record(self, label: str, usage: RequestUsage, seconds: float) -> None:
-        stats = self.by_label.setdefault(label, CallStats())
-        stats.calls += 1
-        stats.prompt_tokens += usage.prompt_tokens
-        stats.completion_tokens += usage.completion_tokens
-        stats.seconds += seconds
+        call = Usage(usage.prompt_tokens, usage.completion_tokens, seconds=seconds)
+        self.by_label[label] = self.by_label.get(label, Usage()) + call
 
 
 class MeteredClient(ChatCompletionClient):

@@ -14,7 +14,7 @@ from autogen_ext.models.openai import OpenAIChatCompletionClient
 from openai import DefaultAioHttpClient
 
 from agents._direct_chat import DirectChatOpenAI
-from agents.spec import ModelInfoSpec, ModelSpec
+from agents.spec import ModelInfoSpec, ModelSpec, ResolvedPromptLayout
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,10 @@ class ResolvedModel:
     model: str
     api_key: str
     info: ModelInfo
-    prompt_layout: str  # "shared_prefix" | "system_first"
+    prompt_layout: ResolvedPromptLayout
 
 
-def resolve_model_info(name: str, spec: ModelSpec, model_id: str) -> tuple[ModelInfo, str]:
+def resolve_model_info(name: str, spec: ModelSpec, model_id: str) -> tuple[ModelInfo, ResolvedPromptLayout]:
     """Capabilities and default prompt layout for a served model id.
 
     The scenario's `info` wins; else the serving profiles; an unknown id gets family

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$", max_length=64)]
 PromptLayout = Literal["auto", "shared_prefix", "system_first"]
+# what "auto" becomes once the served model is known (serving's profiles say which)
+ResolvedPromptLayout = Literal["shared_prefix", "system_first"]
 
 
 class _Spec(BaseModel):

@@ -26,7 +26,7 @@ from openai import AsyncOpenAI
 from bench._report import print_table, write_json
 from serving._check import TOOL_NAME, TOOL_PROMPT, TOOLS
 from serving._embedded import EmbeddedServer, ServerConfig, free_port
-from serving._models import resolve_model
+from serving._models import prepare_model_file
 
 ESSAY = "Write a detailed, 300-word essay about the history of the printing press."
 
@@ -177,7 +177,7 @@ async def run_travel_layouts(
 async def bench_one_server(
     args: argparse.Namespace, parallel: int, speed: bool
 ) -> tuple[Speed | None, list[TravelRun]]:
-    choice = resolve_model(args.model)
+    choice = prepare_model_file(args.model)
     config = ServerConfig(
         choice.path, choice.alias, port=free_port(), ctx=args.ctx, parallel=parallel, metrics=True
     )

@@ -27,6 +27,7 @@ from openai import AsyncOpenAI
 from bench._report import print_table, write_json
 from scenarios import ScenarioSpec, load_scenario
 from serving.testing import Reply, ScriptedModelServer
+from teams import Message
 
 REPLY = Reply.text(" ".join(["word"] * 60))
 INFO = ModelInfo(
@@ -123,7 +124,7 @@ async def long_conversation(
         scenario.spec = _without_termination(scenario.spec)
         async with scenario:
             async for item in scenario.run_stream():
-                if isinstance(item, BaseChatMessage):
+                if isinstance(item, Message):
                     stamps.append(time.perf_counter())
     else:
         client = OpenAIChatCompletionClient(

@@ -17,11 +17,10 @@ import statistics
 import time
 from typing import Any
 
-from autogen_agentchat.messages import ToolCallExecutionEvent, ToolCallRequestEvent
-
 from bench._report import print_table, write_json
 from scenarios import RunResult, load_scenario
 from serving import open_endpoint
+from teams import ToolCall, ToolResult
 
 
 def _time_mentions(answer: str, iso: str) -> bool:
@@ -43,11 +42,11 @@ async def time_run(base_url: str, model: str) -> dict[str, Any]:
     result: RunResult | None = None
     async with load_scenario("time_assistant", base_url=base_url, model=model) as scenario:
         async for item in scenario.run_stream(stream_tokens=False):
-            if isinstance(item, ToolCallRequestEvent):
-                calls += [f"{c.name}({c.arguments})" for c in item.content]
-            elif isinstance(item, ToolCallExecutionEvent) and not item.content[0].is_error:
+            if isinstance(item, ToolCall):
+                calls.append(f"{item.name}({item.arguments})")
+            elif isinstance(item, ToolResult) and not item.is_error:
                 try:
-                    tool_time = json.loads(item.content[0].content)["datetime"]
+                    tool_time = json.loads(item.content)["datetime"]
                 except (ValueError, KeyError):
                     pass
             elif isinstance(item, RunResult):

@@ -14,10 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from . import _chat, _files, _threads, _usage
 from ._config import GatewayConfig
 from ._errors import install_error_handlers
+from ._filestore import FileStore
 from ._limits import BodyLimitMiddleware
+from ._pool import ScenarioPool
 from ._runner import ScenarioRunner
 from ._service import Gateway
 from ._store import Store
+from ._workers import WorkerPool
 
 __all__ = ["create_app"]
 
@@ -33,11 +36,7 @@ _DEV_MODE_BANNER = (
 async def _default_runner(config: GatewayConfig) -> ScenarioRunner:
     endpoint = {"base_url": config.base_url, "model": config.model, "api_key": config.api_key}
     if config.workers <= 1:
-        from ._pool import ScenarioPool
-
         return ScenarioPool(config.scenario_dirs, **endpoint)
-    from ._workers import WorkerPool
-
     pool = WorkerPool(config.scenario_dirs, workers=config.workers, log_level=config.log_level, **endpoint)
     await pool.start()
     return pool
@@ -53,7 +52,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
-        files = _files.FileStore(config.resolved_db_path(), quota_bytes=config.file_quota_bytes)
+        files = FileStore(config.resolved_db_path(), quota_bytes=config.file_quota_bytes)
         await files.open()
         gw = Gateway(config, active_runner, store)
         gw.files = app.state.files = files

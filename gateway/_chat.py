@@ -8,25 +8,20 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+
+from teams import RunEvent, RunRequest, RunResult, Turn
 
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
-from ._files import FileStore, files_chunk
-from ._runner import RunEvent, RunFinished, RunRequest, Turn
-from ._schemas import (
-    ChatCompletionOut,
-    ChatCompletionRequest,
-    ChatMessageOut,
-    ChoiceOut,
-    ModelOut,
-    UsageOut,
-    content_text,
-)
+from ._filestore import FileStore, files_chunk
+from ._schemas import ChatCompletionRequest, ModelOut, content_text
 from ._service import Gateway, caller, gateway, upstream_error
 from ._store import new_id
-from ._stream import ChunkWriter, finish_reason, sse
+from ._stream import ChunkWriter, completion_usage, finish_reason, sse
 
 __all__ = ["router", "task_and_history"]
 
@@ -122,7 +117,7 @@ async def _unless_disconnected(request: Request, execution: Execution, coro: Cor
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, gw: GatewayDep, who: CallerDep
-) -> ChatCompletionOut | StreamingResponse:
+) -> Response:
     task, history = task_and_history(body, gw.config.max_messages)
     summary = gw.scenario(body.model)
     if body.user and not request.headers.get("x-user-id"):
@@ -139,22 +134,23 @@ async def chat_completions(
         if outcome != "completed" or execution.finished is None:
             raise upstream_error(execution.error or RuntimeError(f"run {outcome}"))
         result = execution.finished
-        return ChatCompletionOut(
+        # `name` (the speaker) is an extra field: the SDK's models keep extras
+        message = ChatCompletionMessage(
+            role="assistant", content=result.final_text, name=result.final_source or None
+        )  # type: ignore[call-arg]
+        completion = ChatCompletion(
             id=completion_id,
+            object="chat.completion",
             created=created,
             model=summary.name,
             choices=[
-                ChoiceOut(
-                    message=ChatMessageOut(content=result.final_text, name=result.final_source or None),
-                    finish_reason=finish_reason(result.stop_reason),
+                Choice(
+                    index=0, message=message, finish_reason=finish_reason(result.stop_reason), logprobs=None
                 )
             ],
-            usage=UsageOut(
-                prompt_tokens=result.usage.prompt_tokens,
-                completion_tokens=result.usage.completion_tokens,
-                total_tokens=result.usage.total_tokens,
-            ),
+            usage=completion_usage(result.total),
         )
+        return Response(completion.model_dump_json(exclude_unset=True), media_type="application/json")
 
     events = aiter(execution.events())
     # Wait for the first event before answering, so that an unreachable model server is a
@@ -184,10 +180,10 @@ async def _stream(
         yield sse(writer.role())
         event: RunEvent | None = first
         while event is not None:
-            if isinstance(event, RunFinished) and event.files and files[0] is not None:
+            if isinstance(event, RunResult) and event.files and files[0] is not None:
                 yield sse(await files_chunk(writer, files[0], files[1], event.files))
             chunks = (
-                writer.final(event, include_usage) if isinstance(event, RunFinished) else writer.event(event)
+                writer.final(event, include_usage) if isinstance(event, RunResult) else writer.event(event)
             )
             for chunk in chunks:
                 yield sse(chunk)

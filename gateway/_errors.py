@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentteams import AgentTeamsError
+
 __all__ = ["GatewayError", "error_body", "install_error_handlers"]
 
 _log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ _TYPES = {
 }
 
 
-class GatewayError(Exception):
+class GatewayError(AgentTeamsError):
     """An error the client caused or should see, with its HTTP status."""
 
     def __init__(

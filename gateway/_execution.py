@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Literal
+from collections.abc import AsyncIterator
+from typing import Protocol
 
-from ._runner import AgentMessage, RunEvent, RunFinished, RunRequest, ScenarioRunner, TokenUsage, ToolCall
+from autogen_core import CancellationToken
 
-__all__ = ["Execution", "Outcome"]
+from teams import Message, RunEvent, RunRequest, RunResult, ToolCall, Usage
+
+from ._runner import ScenarioRunner
+from ._states import Outcome
+
+__all__ = ["Execution", "RunObserver"]
 
 _log = logging.getLogger(__name__)
-
-Outcome = Literal["completed", "failed", "cancelled", "expired"]
 
 # After the cancellation token fires, a team normally stops within one model call; if it
 # does not, the task itself is cancelled.
@@ -28,12 +31,23 @@ class _End:
 _END = _End()
 
 
+class RunObserver(Protocol):
+    """Bookkeeping that follows a run (thread persistence, usage records)."""
+
+    async def started(self, execution: Execution) -> None: ...
+
+    async def event(self, execution: Execution, event: RunEvent) -> None: ...
+
+    async def done(self, execution: Execution) -> None: ...
+
+
 class Execution:
-    """Runs `runner.stream(name, request)` in its own task.
+    """Runs `runner.stream(name, request, cancel)` in its own task.
 
     The task is independent of the HTTP request that started it, so the request can wait on
     it, stream from it, or return at once (thread runs) and a client disconnect only
-    cancels it when the caller says so.
+    cancels it when the caller says so. The observer is told of the start, every event and
+    the end.
     """
 
     def __init__(
@@ -44,38 +58,35 @@ class Execution:
         *,
         timeout_s: float,
         slots: asyncio.Semaphore,
-        on_start: Callable[[Execution], Awaitable[None]] | None = None,
-        on_event: Callable[[Execution, RunEvent], Awaitable[None]] | None = None,
-        on_done: Callable[[Execution], Awaitable[None]] | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         self.scenario = scenario
         self.request = request
         self.outcome: Outcome | None = None
-        self.finished: RunFinished | None = None
+        self.finished: RunResult | None = None
         self.error: BaseException | None = None
-        self.usage_so_far = TokenUsage()
+        self.usage_so_far = Usage()
         self.started_at: float | None = None
         self.cancel_requested = False
+        self.cancellation_token = CancellationToken()
         self._runner = runner
         self._timeout_s = timeout_s
         self._slots = slots
-        self._on_start = on_start
-        self._on_event = on_event
-        self._on_done = on_done
+        self._observer = observer
         self._queue: asyncio.Queue[RunEvent | _End] = asyncio.Queue()
         self.done = asyncio.Event()
         self.task = asyncio.create_task(self._main(), name=f"run:{scenario}")
 
     @property
-    def usage(self) -> TokenUsage:
-        return self.finished.usage if self.finished is not None else self.usage_so_far
+    def usage(self) -> Usage:
+        return self.finished.total if self.finished is not None else self.usage_so_far
 
     def cancel(self) -> None:
         """Ask the team to stop; the task is cancelled if it has not stopped after a grace period."""
         if self.done.is_set() or self.cancel_requested:
             return
         self.cancel_requested = True
-        self.request.cancellation_token.cancel()
+        self.cancellation_token.cancel()
         if self.started_at is None:
             self.task.cancel()  # still waiting for a slot: nothing to stop gracefully
             return
@@ -106,8 +117,8 @@ class Execution:
             await self._run()
         finally:
             try:
-                if self._on_done is not None:
-                    await asyncio.shield(self._on_done(self))
+                if self._observer is not None:
+                    await asyncio.shield(self._observer.done(self))
             except Exception:
                 _log.exception("run bookkeeping failed for %s", self.scenario)
             finally:
@@ -119,13 +130,15 @@ class Execution:
         try:
             async with self._slots:
                 self.started_at = time.monotonic()
-                if self._on_start is not None:
-                    await self._on_start(self)
+                if self._observer is not None:
+                    await self._observer.started(self)
                 async with deadline:
-                    async for event in self._runner.stream(self.scenario, self.request):
+                    async for event in self._runner.stream(
+                        self.scenario, self.request, self.cancellation_token
+                    ):
                         self._track(event)
-                        if self._on_event is not None:
-                            await self._on_event(self, event)
+                        if self._observer is not None:
+                            await self._observer.event(self, event)
                         self._queue.put_nowait(event)
             if self.finished is not None:
                 self.outcome = "completed"
@@ -155,7 +168,7 @@ class Execution:
                 _log.info("run of %s failed: %s", self.scenario, exc)
 
     def _track(self, event: RunEvent) -> None:
-        if isinstance(event, RunFinished):
+        if isinstance(event, RunResult):
             self.finished = event
-        elif isinstance(event, AgentMessage | ToolCall) and event.usage is not None:
+        elif isinstance(event, Message | ToolCall) and event.usage is not None:
             self.usage_so_far = self.usage_so_far + event.usage

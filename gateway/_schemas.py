@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from openai.types import CompletionUsage
 from pydantic import BaseModel, ConfigDict, Field
+
+from ._states import LastErrorCode, RunStatus
 
 _NAME = Annotated[str, Field(min_length=1, max_length=128)]
 Metadata = Annotated[
@@ -83,34 +86,6 @@ class ChatCompletionRequest(_Request):
     service_tier: str | None = None
 
 
-class UsageOut(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class ChatMessageOut(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
-    name: str | None = None
-
-
-class ChoiceOut(BaseModel):
-    index: int = 0
-    message: ChatMessageOut
-    finish_reason: str
-    logprobs: None = None
-
-
-class ChatCompletionOut(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChoiceOut]
-    usage: UsageOut
-
-
 class ModelOut(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -118,17 +93,6 @@ class ModelOut(BaseModel):
     owned_by: str = "gateway"
     description: str = ""
     default_task: str | None = None
-
-
-class ErrorBody(BaseModel):
-    message: str
-    type: str
-    code: str | None = None
-    param: str | None = None
-
-
-class ErrorOut(BaseModel):
-    error: ErrorBody
 
 
 # ---- Assistants-shaped threads, messages, runs ---------------------------------------
@@ -227,7 +191,7 @@ class MessageOut(BaseModel):
 
 
 class LastErrorOut(BaseModel):
-    code: Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
+    code: LastErrorCode
     message: str
 
 
@@ -239,14 +203,14 @@ class RunOut(BaseModel):
     assistant_id: str
     model: str
     instructions: str = ""
-    status: str
+    status: RunStatus
     started_at: int | None
     expires_at: int | None
     cancelled_at: int | None
     failed_at: int | None
     completed_at: int | None
     last_error: LastErrorOut | None
-    usage: UsageOut | None
+    usage: CompletionUsage | None
     metadata: dict[str, str]
     tools: list[Any] = Field(default_factory=list)
     parallel_tool_calls: bool = False

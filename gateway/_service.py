@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from agentteams import ModelServerError
+from scenarios import ScenarioInfo
+from teams import RunEvent, RunRequest
+
 from ._auth import Caller, ConcurrencyLimiter, KeyRing
 from ._config import GatewayConfig
 from ._errors import GatewayError
-from ._execution import Execution
-from ._runner import RunEvent, RunRequest, ScenarioRunner, ScenarioSummary, UpstreamError, describe_failure
+from ._execution import Execution, RunObserver
+from ._runner import ScenarioRunner, describe_failure
+from ._states import RunKind
 from ._store import Store
 
 if TYPE_CHECKING:
-    from ._files import FileStore
+    from ._filestore import FileStore
 
 __all__ = ["Gateway", "caller", "gateway", "upstream_error"]
 
@@ -36,7 +41,7 @@ class Gateway:
         self.thread_runs: dict[str, Execution] = {}
         self.files: FileStore | None = None  # set by the app once its file store is open
 
-    def scenario(self, name: str) -> ScenarioSummary:
+    def scenario(self, name: str) -> ScenarioInfo:
         """Look a scenario up by name (a name is never used as a path)."""
         for summary in self.runner.scenarios():
             if summary.name == name:
@@ -51,33 +56,11 @@ class Gateway:
         request: RunRequest,
         caller: Caller,
         *,
-        kind: str,
-        on_start: Callable[[Execution], Awaitable[None]] | None = None,
-        on_event: Callable[[Execution, RunEvent], Awaitable[None]] | None = None,
-        on_done: Callable[[Execution], Awaitable[None]] | None = None,
+        kind: RunKind,
+        observer: RunObserver | None = None,
     ) -> Execution:
         """Start a run counted against the caller's key (429 beyond its limit)."""
         self.limiter.acquire(caller.key_id)
-
-        async def done(execution: Execution) -> None:
-            self.limiter.release(caller.key_id)
-            self.executions.discard(execution)
-            try:
-                if on_done is not None:
-                    await on_done(execution)
-            finally:
-                usage = execution.usage
-                if execution.started_at is not None:
-                    await self.store.record_usage(
-                        key_id=caller.key_id,
-                        user_id=caller.user_id,
-                        scenario=scenario,
-                        kind=kind,
-                        status=execution.outcome or "failed",
-                        prompt=usage.prompt_tokens,
-                        completion=usage.completion_tokens,
-                    )
-
         try:
             execution = Execution(
                 self.runner,
@@ -85,9 +68,7 @@ class Gateway:
                 request,
                 timeout_s=self.config.run_timeout_s,
                 slots=self.slots,
-                on_start=on_start,
-                on_event=on_event,
-                on_done=done,
+                observer=_Bookkeeping(self, caller, scenario, kind, observer),
             )
         except BaseException:
             self.limiter.release(caller.key_id)
@@ -103,11 +84,47 @@ class Gateway:
             await asyncio.gather(*(e.done.wait() for e in pending))
 
 
+@dataclass(frozen=True)
+class _Bookkeeping:
+    """Frees the caller's slot when a run ends, then lets `inner` record it, then books its usage."""
+
+    gw: Gateway
+    caller: Caller
+    scenario: str
+    kind: RunKind
+    inner: RunObserver | None
+
+    async def started(self, execution: Execution) -> None:
+        if self.inner is not None:
+            await self.inner.started(execution)
+
+    async def event(self, execution: Execution, event: RunEvent) -> None:
+        if self.inner is not None:
+            await self.inner.event(execution, event)
+
+    async def done(self, execution: Execution) -> None:
+        self.gw.limiter.release(self.caller.key_id)
+        self.gw.executions.discard(execution)
+        try:
+            if self.inner is not None:
+                await self.inner.done(execution)
+        finally:
+            if execution.started_at is not None:
+                await self.gw.store.record_usage(
+                    key_id=self.caller.key_id,
+                    user_id=self.caller.user_id,
+                    scenario=self.scenario,
+                    kind=self.kind,
+                    outcome=execution.outcome or "failed",
+                    usage=execution.usage,
+                )
+
+
 def upstream_error(exc: BaseException) -> GatewayError:
     """The HTTP error for a run that failed with `exc`."""
     if isinstance(exc, GatewayError):
         return exc
-    if isinstance(exc, UpstreamError):
+    if isinstance(exc, ModelServerError):
         return GatewayError(502, str(exc), "model_server_unavailable")
     if isinstance(exc, TimeoutError):
         return GatewayError(504, str(exc) or "the run timed out", "run_timeout")

@@ -18,12 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-__all__ = ["MessageRow", "RunRow", "Store", "ThreadRow", "UsageRow", "new_id"]
+from teams import Usage
+
+from ._schemas import UsageRowOut
+from ._states import ACTIVE_STATUSES, LastErrorCode, Outcome, RunKind, RunStatus
+
+__all__ = ["MessageRow", "RunRow", "Store", "ThreadRow", "new_id"]
 
 T = TypeVar("T")
 
-ACTIVE_STATUSES = ("queued", "in_progress", "cancelling")
-TERMINAL_STATUSES = ("completed", "failed", "cancelled", "expired")
+_ACTIVE_IN = f"status IN ({', '.join('?' * len(ACTIVE_STATUSES))})"
+# the column each outcome stamps with its time (an expired run only has expires_at)
+_ENDED_AT: dict[Outcome, str | None] = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": None,
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threads (
@@ -119,28 +130,19 @@ class RunRow:
     thread_id: str
     assistant_id: str
     created_at: int
-    status: str
+    status: RunStatus
     started_at: int | None
     expires_at: int | None
     cancelled_at: int | None
     failed_at: int | None
     completed_at: int | None
-    last_error_code: str | None
+    last_error_code: LastErrorCode | None
     last_error_message: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
     key_id: str
     user_id: str
     metadata: dict[str, str]
-
-
-@dataclass(frozen=True)
-class UsageRow:
-    user: str
-    scenario: str
-    runs: int
-    prompt_tokens: int
-    completion_tokens: int
 
 
 def _thread(row: sqlite3.Row) -> ThreadRow:
@@ -419,24 +421,55 @@ class Store:
     async def active_run(self, thread_id: str) -> RunRow | None:
         def get(c: sqlite3.Connection) -> RunRow | None:
             r = c.execute(
-                f"SELECT * FROM runs WHERE thread_id = ? AND status IN {ACTIVE_STATUSES!r} LIMIT 1",
-                (thread_id,),
+                f"SELECT * FROM runs WHERE thread_id = ? AND {_ACTIVE_IN} LIMIT 1",
+                (thread_id, *ACTIVE_STATUSES),
             ).fetchone()
             return _run(r) if r else None
 
         return await self._call(get)
 
-    async def update_run(self, run_id: str, *, only_if_status: str | None = None, **fields: Any) -> bool:
-        allowed = set(RunRow.__dataclass_fields__) - {"id", "thread_id", "created_at"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise ValueError(f"unknown run fields: {sorted(unknown)}")
-        assignments = ", ".join(f"{k} = ?" for k in fields)
-        sql, args = f"UPDATE runs SET {assignments} WHERE id = ?", [*fields.values(), run_id]
-        if only_if_status is not None:
-            sql += " AND status = ?"
-            args.append(only_if_status)
-        return await self._call(lambda c: c.execute(sql, args).rowcount > 0)
+    async def mark_run_started(self, run_id: str) -> None:
+        """queued -> in_progress: a slot was free and the team starts."""
+        await self._call(
+            lambda c: c.execute(
+                "UPDATE runs SET status = 'in_progress', started_at = ? WHERE id = ?", (_now(), run_id)
+            )
+        )
+
+    async def mark_run_cancelling(self, run_id: str) -> bool:
+        """in_progress -> cancelling: asked to stop; False if it was not in progress."""
+        return await self._call(
+            lambda c: (
+                c.execute(
+                    "UPDATE runs SET status = 'cancelling' WHERE id = ? AND status = 'in_progress'", (run_id,)
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def finish_run(
+        self,
+        run_id: str,
+        outcome: Outcome,
+        *,
+        usage: Usage | None,
+        error: tuple[LastErrorCode, str] | None = None,
+    ) -> None:
+        """The run ended with `outcome`: stamped with its time, its usage so far and its error."""
+        ended_at = _ENDED_AT[outcome]
+        code, message = error if error is not None else (None, None)
+        prompt, completion = (
+            (usage.prompt_tokens, usage.completion_tokens) if usage is not None else (None, None)
+        )
+        stamp = f", {ended_at} = ?" if ended_at is not None else ""
+        args = (outcome, code, message, prompt, completion, *([_now()] if ended_at else []), run_id)
+        await self._call(
+            lambda c: c.execute(
+                "UPDATE runs SET status = ?, last_error_code = ?, last_error_message = ?, prompt_tokens = ?,"
+                f" completion_tokens = ?{stamp} WHERE id = ?",
+                args,
+            )
+        )
 
     # ---- usage --------------------------------------------------------------------
 
@@ -446,23 +479,25 @@ class Store:
         key_id: str,
         user_id: str,
         scenario: str,
-        kind: str,
-        status: str,
-        prompt: int,
-        completion: int,
+        kind: RunKind,
+        outcome: Outcome,
+        usage: Usage,
     ) -> None:
+        row = (_now(), key_id, user_id, scenario, kind, outcome, usage.prompt_tokens, usage.completion_tokens)
         await self._call(
             lambda c: c.execute(
                 "INSERT INTO usage(created_at, key_id, user_id, scenario, kind, status, prompt_tokens,"
                 " completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), key_id, user_id, scenario, kind, status, prompt, completion),
+                row,
             )
         )
 
     async def usage(
         self, *, key_id: str | None = None, user: str | None = None, scenario: str | None = None
-    ) -> list[UsageRow]:
-        def query(c: sqlite3.Connection) -> list[UsageRow]:
+    ) -> list[UsageRowOut]:
+        """Runs and tokens per user and scenario."""
+
+        def query(c: sqlite3.Connection) -> list[UsageRowOut]:
             where, args = [], []
             if key_id is not None:
                 where.append("key_id = ?")
@@ -480,7 +515,15 @@ class Store:
                 + " GROUP BY user_id, scenario ORDER BY user_id, scenario"
             )
             return [
-                UsageRow(r["user_id"], r["scenario"], r["runs"], r["p"], r["c"]) for r in c.execute(sql, args)
+                UsageRowOut(
+                    user=r["user_id"],
+                    scenario=r["scenario"],
+                    runs=r["runs"],
+                    prompt_tokens=r["p"],
+                    completion_tokens=r["c"],
+                    total_tokens=r["p"] + r["c"],
+                )
+                for r in c.execute(sql, args)
             ]
 
         return await self._call(query)
@@ -492,7 +535,7 @@ def _recover(c: sqlite3.Connection) -> int:
         "UPDATE runs SET status = 'failed', failed_at = ?, last_error_code = 'server_error',"
         " last_error_message = 'the gateway stopped while this run was ' || status ||"
         " ' (process killed or restarted); its messages so far are kept and the thread can run again'"
-        f" WHERE status IN {ACTIVE_STATUSES!r}",
-        (now,),
+        f" WHERE {_ACTIVE_IN}",
+        (now, *ACTIVE_STATUSES),
     )
     return cur.rowcount

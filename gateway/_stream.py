@@ -1,4 +1,4 @@
-"""Turning run events into chat.completion.chunk payloads.
+"""Run events as OpenAI chat.completion.chunk objects (the `openai` package's own models).
 
 Inner turns go out as `reasoning_content` text that names the speaker ("[planner] ..."), with
 the speaker also in an extra `agent` field and a structured `event` field that the
@@ -11,24 +11,41 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from ._runner import AgentDelta, AgentMessage, RunEvent, RunFinished, TokenUsage, ToolCall, ToolResult
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionChunk
+from openai.types.chat.chat_completion_chunk import Choice, ChoiceDelta
 
-__all__ = ["ChunkWriter", "finish_reason", "split_answer", "sse"]
+from teams import Message, RunEvent, RunResult, TokenDelta, ToolCall, ToolResult, Usage
+
+__all__ = ["ChunkWriter", "completion_usage", "finish_reason", "split_answer", "sse"]
 
 _MAX_TOOL_TEXT = 4000
 
 
-def sse(payload: dict[str, Any] | str) -> bytes:
-    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+def sse(payload: ChatCompletionChunk | dict[str, object] | str) -> bytes:
+    if isinstance(payload, ChatCompletionChunk):
+        data = payload.model_dump_json(exclude_unset=True)
+    elif isinstance(payload, dict):
+        data = json.dumps(payload, ensure_ascii=False)
+    else:
+        data = payload
     return f"data: {data}\n\n".encode()
 
 
-def finish_reason(stop_reason: str) -> str:
+def finish_reason(stop_reason: str) -> Literal["stop", "length"]:
     """`length` when the team hit a safety limit rather than ending on its own."""
     lowered = stop_reason.lower()
     return "length" if ("maximum" in lowered or "timeout" in lowered or "timed out" in lowered) else "stop"
+
+
+def completion_usage(usage: Usage) -> CompletionUsage:
+    return CompletionUsage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
 
 
 def split_answer(text: str, words: int = 8) -> list[str]:
@@ -50,55 +67,61 @@ class ChunkWriter:
 
     def _chunk(
         self,
-        delta: dict[str, Any],
+        delta: ChoiceDelta,
         *,
-        finish: str | None = None,
+        finish: Literal["stop", "length"] | None = None,
         agent: str | None = None,
         event: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
-        }
+    ) -> ChatCompletionChunk:
+        extra: dict[str, Any] = {}
         if agent is not None:
-            chunk["agent"] = agent
+            extra["agent"] = agent
         if event is not None:
-            chunk["event"] = event
-        return chunk
+            extra["event"] = event
+        return ChatCompletionChunk(
+            id=self.id,
+            object="chat.completion.chunk",
+            created=self.created,
+            model=self.model,
+            choices=[Choice(index=0, delta=delta, finish_reason=finish, logprobs=None)],
+            **extra,
+        )
 
-    def role(self) -> dict[str, Any]:
-        return self._chunk({"role": "assistant", "content": ""})
+    def role(self) -> ChatCompletionChunk:
+        return self._chunk(ChoiceDelta(role="assistant", content=""))
 
-    def _reasoning(self, text: str, agent: str, event: dict[str, Any]) -> dict[str, Any]:
-        return self._chunk({"reasoning_content": text}, agent=agent, event=event)
+    def _reasoning(self, text: str, agent: str, event: dict[str, Any]) -> ChatCompletionChunk:
+        # `reasoning_content` is an extra field (vLLM's and llama.cpp's name); the SDK keeps extras
+        return self._chunk(ChoiceDelta(reasoning_content=text), agent=agent, event=event)  # type: ignore[call-arg]
 
-    def _close_open(self) -> list[dict[str, Any]]:
+    def _close_open(self) -> list[ChatCompletionChunk]:
         if self._open_agent is None:
             return []
         agent, self._open_agent = self._open_agent, None
         return [self._reasoning("\n\n", agent, {"type": "turn_end"})]
 
-    def event(self, event: RunEvent) -> list[dict[str, Any]]:
-        """Chunks for one inner event (none for RunFinished: see `final`)."""
-        if isinstance(event, AgentDelta):
-            out: list[dict[str, Any]] = []
-            if self._open_agent != event.agent:
+    def event(self, event: RunEvent) -> list[ChatCompletionChunk]:
+        """Chunks for one inner event (none for the RunResult: see `final`)."""
+        if isinstance(event, TokenDelta):
+            out: list[ChatCompletionChunk] = []
+            if self._open_agent != event.source:
                 out += self._close_open()
-                self._open_agent = event.agent
-                out.append(self._reasoning(f"[{event.agent}] ", event.agent, {"type": "turn_start"}))
-            out.append(self._reasoning(event.text, event.agent, {"type": "delta", "text": event.text}))
+                self._open_agent = event.source
+                out.append(self._reasoning(f"[{event.source}] ", event.source, {"type": "turn_start"}))
+            out.append(self._reasoning(event.text, event.source, {"type": "delta", "text": event.text}))
             return out
-        if isinstance(event, AgentMessage):
-            if self._open_agent == event.agent:
+        if isinstance(event, Message):
+            if event.source == "user":
+                return []  # the task (or history) echoed back
+            if self._open_agent == event.source:
                 self._open_agent = None
-                return [self._reasoning("\n\n", event.agent, {"type": "turn_end", "text": event.text})]
+                return [self._reasoning("\n\n", event.source, {"type": "turn_end", "text": event.text})]
             out = self._close_open()
             out.append(
                 self._reasoning(
-                    f"[{event.agent}] {event.text}\n\n", event.agent, {"type": "message", "text": event.text}
+                    f"[{event.source}] {event.text}\n\n",
+                    event.source,
+                    {"type": "message", "text": event.text},
                 )
             )
             return out
@@ -111,7 +134,9 @@ class ChunkWriter:
                 "arguments": event.arguments,
             }
             out.append(
-                self._reasoning(f"[{event.agent}] calls {event.name}({event.arguments})\n", event.agent, call)
+                self._reasoning(
+                    f"[{event.source}] calls {event.name}({event.arguments})\n", event.source, call
+                )
             )
             return out
         if isinstance(event, ToolResult):
@@ -126,18 +151,18 @@ class ChunkWriter:
             }
             label = "error from" if event.is_error else "result of"
             out.append(
-                self._reasoning(f"[{event.agent}] {label} {event.name}: {content}\n\n", event.agent, ev)
+                self._reasoning(f"[{event.source}] {label} {event.name}: {content}\n\n", event.source, ev)
             )
             return out
         return []
 
-    def final(self, result: RunFinished, include_usage: bool) -> list[dict[str, Any]]:
+    def final(self, result: RunResult, include_usage: bool) -> list[ChatCompletionChunk]:
         out = self._close_open()
         for piece in split_answer(result.final_text):
-            out.append(self._chunk({"content": piece}, agent=result.final_source))
+            out.append(self._chunk(ChoiceDelta(content=piece), agent=result.final_source))
         out.append(
             self._chunk(
-                {},
+                ChoiceDelta(),
                 finish=finish_reason(result.stop_reason),
                 agent=result.final_source,
                 event={
@@ -148,15 +173,15 @@ class ChunkWriter:
             )
         )
         if include_usage:
-            out.append(self.usage(result.usage))
+            out.append(self.usage(result.total))
         return out
 
-    def usage(self, usage: TokenUsage) -> dict[str, Any]:
-        chunk = self._chunk({})
-        chunk["choices"] = []
-        chunk["usage"] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens,
-        }
-        return chunk
+    def usage(self, usage: Usage) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=self.id,
+            object="chat.completion.chunk",
+            created=self.created,
+            model=self.model,
+            choices=[],
+            usage=completion_usage(usage),
+        )

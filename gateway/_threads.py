@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from openai.types import CompletionUsage
+
+from teams import Message, RunEvent, RunRequest, Turn
 
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
-from ._files import check_attachments, store_run_files, with_files
-from ._runner import AgentMessage, RunEvent, RunRequest, Turn, describe_failure
+from ._filestore import FileStore, check_attachments, store_run_files, with_files
+from ._runner import describe_failure
 from ._schemas import (
     DeletedOut,
     LastErrorOut,
@@ -26,11 +29,11 @@ from ._schemas import (
     ThreadCreate,
     ThreadModify,
     ThreadOut,
-    UsageOut,
     content_text,
 )
 from ._service import Gateway, caller, gateway
-from ._store import MessageRow, RunRow, ThreadRow
+from ._states import LastErrorCode
+from ._store import MessageRow, RunRow, Store, ThreadRow
 
 __all__ = ["router"]
 
@@ -67,17 +70,14 @@ def message_out(row: MessageRow) -> MessageOut:
 def run_out(row: RunRow) -> RunOut:
     usage = None
     if row.prompt_tokens is not None and row.completion_tokens is not None:
-        usage = UsageOut(
+        usage = CompletionUsage(
             prompt_tokens=row.prompt_tokens,
             completion_tokens=row.completion_tokens,
             total_tokens=row.prompt_tokens + row.completion_tokens,
         )
     last_error = None
     if row.last_error_message is not None:
-        code: Literal["server_error", "rate_limit_exceeded", "invalid_prompt"] = "server_error"
-        if row.last_error_code == "rate_limit_exceeded":
-            code = "rate_limit_exceeded"
-        last_error = LastErrorOut(code=code, message=row.last_error_message)
+        last_error = LastErrorOut(code=row.last_error_code or "server_error", message=row.last_error_message)
     return RunOut(
         id=row.id,
         created_at=row.created_at,
@@ -260,6 +260,55 @@ async def _task_and_history(gw: Gateway, thread: ThreadRow) -> tuple[str, list[T
     return task.content, history
 
 
+@dataclass
+class _ThreadRun:
+    """Keeps a thread run's row and messages in the store as the run goes."""
+
+    store: Store
+    thread_runs: dict[str, Execution]
+    run: RunRow
+    thread_id: str
+    last_message_of: dict[str, str] = field(default_factory=dict)  # agent -> its newest message id
+    files: FileStore | None = None  # where the files the run's code wrote are kept
+    key_id: str = ""  # who owns those files
+
+    async def started(self, execution: Execution) -> None:
+        await self.store.mark_run_started(self.run.id)
+
+    async def event(self, execution: Execution, event: RunEvent) -> None:
+        if isinstance(event, Message) and event.source != "user":
+            m = await self.store.add_message(
+                self.thread_id,
+                "assistant",
+                event.text,
+                agent=event.source,
+                assistant_id=self.run.assistant_id,
+                run_id=self.run.id,
+                metadata={"agent": event.source},
+            )
+            self.last_message_of[event.source] = m.id
+
+    async def done(self, execution: Execution) -> None:
+        self.thread_runs.pop(self.run.id, None)
+        result, outcome = execution.finished, execution.outcome or "failed"
+        error: tuple[LastErrorCode, str] | None = None
+        if outcome == "completed" and result is not None:
+            final_id = self.last_message_of.get(result.final_source)
+            if final_id is not None:
+                await self.store.set_message_content(final_id, result.final_text)  # without TERMINATE
+            if result.files:
+                await store_run_files(self.store, self.files, self.run, self.key_id, final_id, result.files)
+            await self.store.save_state(
+                self.thread_id, result.state, await self.store.last_seq(self.thread_id)
+            )
+        elif outcome == "expired":
+            error = ("server_error", str(execution.error))
+        elif outcome != "cancelled" or execution.error is not None:
+            outcome = "failed"
+            error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
+        await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
+
+
 async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Caller) -> RunRow:
     scenario = gw.scenario(body.assistant_id).name
     task, history = await _task_and_history(gw, thread)
@@ -278,75 +327,16 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
         expires_in=gw.config.run_timeout_s,
         metadata=body.metadata or {},
     )
-    last_message_of: dict[str, str] = {}
-
-    async def on_start(_: Execution) -> None:
-        await gw.store.update_run(row.id, status="in_progress", started_at=int(time.time()))
-
-    async def on_event(_: Execution, event: RunEvent) -> None:
-        if isinstance(event, AgentMessage):
-            m = await gw.store.add_message(
-                thread.id,
-                "assistant",
-                event.text,
-                agent=event.agent,
-                assistant_id=scenario,
-                run_id=row.id,
-                metadata={"agent": event.agent},
-            )
-            last_message_of[event.agent] = m.id
-
-    async def on_done(execution: Execution) -> None:
-        gw.thread_runs.pop(row.id, None)
-        now = int(time.time())
-        usage = execution.usage
-        fields: dict[str, Any] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-        }
-        result = execution.finished
-        if execution.outcome == "completed" and result is not None:
-            final_id = last_message_of.get(result.final_source)
-            if final_id is not None:
-                await gw.store.set_message_content(final_id, result.final_text)  # without TERMINATE
-            if result.files:
-                await store_run_files(gw, thread.id, row.id, scenario, who.key_id, final_id, result.files)
-            await gw.store.save_state(thread.id, result.state, await gw.store.last_seq(thread.id))
-            fields.update(status="completed", completed_at=now)
-        elif execution.outcome == "cancelled" and execution.error is None:
-            fields.update(status="cancelled", cancelled_at=now)
-        elif execution.outcome == "expired":
-            fields.update(
-                status="expired", last_error_code="server_error", last_error_message=str(execution.error)
-            )
-        else:
-            error = execution.error or RuntimeError("unknown error")
-            fields.update(
-                status="failed",
-                failed_at=now,
-                last_error_code="server_error",
-                last_error_message=describe_failure(error),
-            )
-        await gw.store.update_run(row.id, **fields)
-
     try:
         execution = gw.start(
             scenario,
             RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             who,
             kind="thread.run",
-            on_start=on_start,
-            on_event=on_event,
-            on_done=on_done,
+            observer=_ThreadRun(gw.store, gw.thread_runs, row, thread.id, files=gw.files, key_id=who.key_id),
         )
     except GatewayError as exc:  # another request took the last slot meanwhile
-        await gw.store.update_run(
-            row.id,
-            status="failed",
-            failed_at=int(time.time()),
-            last_error_code="rate_limit_exceeded",
-            last_error_message=exc.message,
-        )
+        await gw.store.finish_run(row.id, "failed", usage=None, error=("rate_limit_exceeded", exc.message))
         raise
     gw.thread_runs[row.id] = execution
     return row
@@ -394,7 +384,7 @@ async def cancel_run(thread_id: str, run_id: str, gw: GatewayDep, who: CallerDep
         raise GatewayError(400, f"Cannot cancel run with status '{row.status}'.", "run_not_active")
     execution.cancel()
     if execution.started_at is not None:
-        await gw.store.update_run(run_id, only_if_status="in_progress", status="cancelling")
+        await gw.store.mark_run_cancelling(run_id)
     if execution.started_at is None:
         await execution.wait()  # a queued run is cancelled at once
     return run_out(await _run(gw, thread_id, run_id, who))

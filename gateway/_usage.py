@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from ._auth import Caller
-from ._schemas import UsageListOut, UsageRowOut
+from ._schemas import UsageListOut
 from ._service import Gateway, caller, gateway
 
 __all__ = ["router"]
@@ -24,16 +24,4 @@ async def usage(
 ) -> UsageListOut:
     # a key sees the usage recorded under it, summed per user id and scenario
     rows = await gw.store.usage(key_id=who.key_id, user=user, scenario=scenario)
-    return UsageListOut(
-        data=[
-            UsageRowOut(
-                user=r.user,
-                scenario=r.scenario,
-                runs=r.runs,
-                prompt_tokens=r.prompt_tokens,
-                completion_tokens=r.completion_tokens,
-                total_tokens=r.prompt_tokens + r.completion_tokens,
-            )
-            for r in rows
-        ]
-    )
+    return UsageListOut(data=rows)

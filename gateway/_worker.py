@@ -1,14 +1,9 @@
 """A gateway worker process: runs teams for the gateway over a pipe.
 
 `python -m gateway._worker CONFIG_JSON`, started by `WorkerPool`. It holds its own
-`ScenarioPool` (its own model clients and MCP sessions) and speaks `_wire` frames on the
-stdout it was given; anything else that writes to stdout lands on stderr instead.
-
-Requests:  ("run", id, scenario, task, history, state, stream_tokens, files), ("cancel", id)
-           (stop gracefully through the cancellation token), ("abort", id) (cancel the task).
-Replies:   ("ready",), then per run: ("event", id, RunEvent)..., possibly
-           ("error", id, kind, message, url) with kind "unknown" | "upstream" | "failed",
-           and always ("end", id) last.
+`ScenarioPool` (its own model clients and MCP sessions) and speaks `_wire` frames (the
+messages are listed there) on the stdout it was given; anything else that writes to stdout
+lands on stderr instead.
 """
 
 from __future__ import annotations
@@ -23,11 +18,11 @@ from typing import Any
 
 from autogen_core import CancellationToken
 
-from tools import InputFile
+from agentteams import ModelServerError
+from teams import RunRequest
 
 from ._config import configure_logging
 from ._pool import ScenarioPool
-from ._runner import RunRequest, Turn, UpstreamError
 from ._wire import frame, read_frame
 
 _log = logging.getLogger("gateway.worker")
@@ -39,55 +34,45 @@ class _Server:
         self._writer = writer
         self._runs: dict[int, tuple[asyncio.Task[None], CancellationToken]] = {}
 
-    def _send(self, *message: Any) -> None:
-        self._writer.write(frame(message))
+    def _send(self, op: str, **fields: Any) -> None:
+        self._writer.write(frame({"op": op, **fields}))
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         self._send("ready")
         while (message := await read_frame(reader)) is not None:
-            kind, run_id = message[0], message[1]
-            if kind == "run":
+            op, run_id = message["op"], message["id"]
+            if op == "run":
                 token = CancellationToken()
-                task = asyncio.create_task(self._run(run_id, token, *message[2:]))
+                request = RunRequest.from_json(message["request"])
+                task = asyncio.create_task(self._run(run_id, token, message["scenario"], request))
                 self._runs[run_id] = (task, token)
             elif run_id in self._runs:
                 task, token = self._runs[run_id]
-                if kind == "cancel":
+                if op == "cancel":
                     token.cancel()
-                elif kind == "abort":
+                elif op == "abort":
                     task.cancel()
         # the gateway closed the pipe: it is shutting down or gone
         for task, _ in list(self._runs.values()):
             task.cancel()
         await asyncio.gather(*(task for task, _ in self._runs.values()), return_exceptions=True)
 
-    async def _run(
-        self,
-        run_id: int,
-        token: CancellationToken,
-        scenario: str,
-        task: str,
-        history: tuple[Turn, ...],
-        state: dict[str, Any] | None,
-        stream_tokens: bool,
-        files: tuple[InputFile, ...] = (),
-    ) -> None:
-        request = RunRequest(task, history, state, token, stream_tokens, files)
+    async def _run(self, run_id: int, token: CancellationToken, scenario: str, request: RunRequest) -> None:
         try:
-            async for event in self._pool.stream(scenario, request):
-                self._send("event", run_id, event)
+            async for event in self._pool.stream(scenario, request, token):
+                self._send("event", id=run_id, event=event.to_json())
         except asyncio.CancelledError:
             pass  # aborted by the gateway, which no longer listens
         except KeyError:
-            self._send("error", run_id, "unknown", scenario, None)
-        except UpstreamError as exc:
-            self._send("error", run_id, "upstream", str(exc), exc.url)
+            self._send("error", id=run_id, kind="unknown", message=scenario, url=None)
+        except ModelServerError as exc:
+            self._send("error", id=run_id, kind="model_server", message=str(exc), url=exc.url)
         except Exception as exc:
             _log.info("run of %s failed: %s", scenario, exc)
-            self._send("error", run_id, "failed", f"{type(exc).__name__}: {exc}", None)
+            self._send("error", id=run_id, kind="failed", message=f"{type(exc).__name__}: {exc}", url=None)
         finally:
             self._runs.pop(run_id, None)
-            self._send("end", run_id)
+            self._send("end", id=run_id)
 
 
 async def _pipes() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

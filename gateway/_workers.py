@@ -18,7 +18,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
-from ._runner import RemoteRunError, RunEvent, RunRequest, ScenarioSummary, UpstreamError
+from autogen_core import CancellationToken
+
+from agentteams import ModelServerUnavailable
+from scenarios import ScenarioInfo, list_scenarios, load_scenario
+from serving import open_endpoint
+from teams import RunEvent, RunRequest, event_from_json
+
+from ._runner import RemoteRunError
 from ._wire import frame, read_frame
 
 __all__ = ["WorkerPool"]
@@ -32,7 +39,7 @@ _STOP_TIMEOUT_S = 15.0
 class _Worker:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
-        self.runs: dict[int, asyncio.Queue[tuple[Any, ...]]] = {}
+        self.runs: dict[int, asyncio.Queue[dict[str, Any]]] = {}
         self.alive = True
         assert proc.stdin is not None and proc.stdout is not None
         self._stdin = proc.stdin
@@ -41,18 +48,18 @@ class _Worker:
 
     async def wait_ready(self) -> None:
         message = await asyncio.wait_for(read_frame(self._stdout), _START_TIMEOUT_S)
-        if message != ("ready",):
+        if message != {"op": "ready"}:
             code = await self.proc.wait()
             raise RuntimeError(f"gateway worker (pid {self.proc.pid}) exited at start with status {code}")
         self._reader = asyncio.create_task(self._read(), name=f"worker:{self.proc.pid}")
 
-    def send(self, *message: Any) -> None:
+    def send(self, op: str, run_id: int, **fields: Any) -> None:
         if self.alive:
-            self._stdin.write(frame(message))
+            self._stdin.write(frame({"op": op, "id": run_id, **fields}))
 
     async def _read(self) -> None:
         while (message := await read_frame(self._stdout)) is not None:
-            queue = self.runs.get(message[1])
+            queue = self.runs.get(message["id"])
             if queue is not None:
                 queue.put_nowait(message)
         self.alive = False
@@ -68,8 +75,8 @@ class _Worker:
             f"the gateway worker process running this team (pid {self.proc.pid}) exited with status {code}"
         )
         for run_id, queue in self.runs.items():
-            queue.put_nowait(("error", run_id, "failed", reason, None))
-            queue.put_nowait(("end", run_id))
+            queue.put_nowait({"op": "error", "id": run_id, "kind": "failed", "message": reason, "url": None})
+            queue.put_nowait({"op": "end", "id": run_id})
 
     async def stop(self) -> None:
         self.alive = False
@@ -96,8 +103,6 @@ class WorkerPool:
         api_key: str | None = None,
         log_level: str = "warning",
     ) -> None:
-        from scenarios import list_scenarios
-
         self._dirs = [str(d) for d in scenario_dirs]
         self._size = workers
         self._config: dict[str, Any] = {
@@ -107,18 +112,16 @@ class WorkerPool:
             "api_key": api_key,
             "log_level": log_level,
         }
-        infos = list_scenarios(self._dirs)
-        self._names = {info.name for info in infos}
-        self._paths = [info.path for info in infos]
-        self._summaries = [ScenarioSummary(i.name, i.description, i.default_task) for i in infos]
+        self._infos = list_scenarios(self._dirs)
+        self._names = {info.name for info in self._infos}
         self._workers: list[_Worker] = []
         self._env = dict(os.environ)
         self._stack = AsyncExitStack()
         self._ids = itertools.count(1)
         self._spawn_lock = asyncio.Lock()
 
-    def scenarios(self) -> Sequence[ScenarioSummary]:
-        return self._summaries
+    def scenarios(self) -> Sequence[ScenarioInfo]:
+        return self._infos
 
     def load(self) -> dict[int, int]:
         """Runs in progress per live worker process id."""
@@ -133,10 +136,7 @@ class WorkerPool:
         """Open `auto` here, once, so that the workers do not each start a model server."""
         if self._config["base_url"] is not None or os.environ.get("LLM_BASE_URL", "auto").strip() != "auto":
             return
-        from scenarios import load_scenario
-        from serving import open_endpoint
-
-        specs = [load_scenario(path).spec for path in self._paths]
+        specs = [load_scenario(info.path).spec for info in self._infos]
         if not any(
             spec.models[m].base_url.strip() == "auto" for spec in specs for m in spec.used_model_names()
         ):
@@ -172,35 +172,27 @@ class WorkerPool:
                     self._workers[i] = await self._spawn()
         return min((w for w in self._workers if w.alive), key=lambda w: len(w.runs))
 
-    async def stream(self, name: str, request: RunRequest) -> AsyncIterator[RunEvent]:
+    async def stream(
+        self, name: str, request: RunRequest, cancel: CancellationToken
+    ) -> AsyncIterator[RunEvent]:
         if name not in self._names:
             raise KeyError(name)
         worker = await self._least_busy()
         run_id = next(self._ids)
-        queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         worker.runs[run_id] = queue
-        worker.send(
-            "run",
-            run_id,
-            name,
-            request.task,
-            tuple(request.history),
-            request.state,
-            request.stream_tokens,
-            tuple(request.files),
-        )
-        request.cancellation_token.add_callback(lambda: worker.send("cancel", run_id))
+        worker.send("run", run_id, scenario=name, request=request.to_json())
+        cancel.add_callback(lambda: worker.send("cancel", run_id))
         ended = False  # the worker is done with the run: no abort to send
         try:
             while True:
                 message = await queue.get()
-                if message[0] == "event":
-                    event: RunEvent = message[2]
-                    yield event
-                elif message[0] == "error":
+                if message["op"] == "event":
+                    yield event_from_json(message["event"])
+                elif message["op"] == "error":
                     ended = True
-                    raise _error(*message[2:])
-                elif message[0] == "end":
+                    raise _error(message["kind"], message["message"], message["url"])
+                elif message["op"] == "end":
                     ended = True
                     return
         finally:
@@ -217,6 +209,6 @@ class WorkerPool:
 def _error(kind: str, message: str, url: str | None) -> Exception:
     if kind == "unknown":
         return KeyError(message)
-    if kind == "upstream":
-        return UpstreamError(message, url)
+    if kind == "model_server":
+        return ModelServerUnavailable(message, url=url or "the model server")
     return RemoteRunError(message)

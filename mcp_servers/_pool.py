@@ -13,12 +13,13 @@ from autogen_core import CancellationToken
 from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
 from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams, StreamableHttpServerParams
 
+from agentteams import McpServerError
 from mcp_servers.spec import McpServerSpec, StdioServerSpec
 
 logger = logging.getLogger(__name__)
 
 
-class McpStartError(Exception):
+class McpStartError(McpServerError):
     """A declared MCP server could not be started or reached."""
 
     def __init__(self, server: str, detail: str) -> None:

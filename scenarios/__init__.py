@@ -7,18 +7,19 @@ async with load_scenario("travel_planning") as scenario:
 
 from scenarios._errors import ScenarioError
 from scenarios._loader import ScenarioInfo, list_scenarios
-from scenarios._runtime import ChatTurn, Scenario, load_scenario
+from scenarios._runtime import Scenario, load_scenario
 from scenarios.spec import ScenarioSpec, json_schema
-from teams import AgentUsage, RunResult
+from teams import RunEvent, RunResult, Turn, Usage
 
 __all__ = [
-    "AgentUsage",
-    "ChatTurn",
+    "RunEvent",
     "RunResult",
     "Scenario",
     "ScenarioError",
     "ScenarioInfo",
     "ScenarioSpec",
+    "Turn",
+    "Usage",
     "json_schema",
     "list_scenarios",
     "load_scenario",

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mcp_servers import McpStartError
+from agentteams import AgentTeamsError
 from scenarios._console import ConsoleView, TranscriptWriter
 from scenarios._errors import ScenarioError
 from scenarios._loader import list_scenarios, read_spec, scenario_path
 from scenarios._runtime import load_scenario
 from scenarios.spec import json_schema
-from serving import EndpointError
 from teams import RunResult
 
 EXIT_USER_ERROR = 2
@@ -106,12 +105,12 @@ async def _run(args: argparse.Namespace) -> int:
             view.console.print(f"Files go to {out}", highlight=False)
         async with scenario:
             result: RunResult | None = None
-            async for item in scenario.run_stream(args.task, output_dir=out):
-                view.show(item)
+            async for event in scenario.run_stream(args.task, output_dir=out):
+                view.show(event)
                 if transcript:
-                    transcript.write(item)
-                if isinstance(item, RunResult):
-                    result = item
+                    transcript.write(event)
+                if isinstance(event, RunResult):
+                    result = event
     return 0 if result is not None else EXIT_RUN_FAILED
 
 
@@ -156,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
-    except (ScenarioError, EndpointError, McpStartError) as exc:
+    except AgentTeamsError as exc:
         Console(stderr=True, highlight=False).print(
             f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True
         )

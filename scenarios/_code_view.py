@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from autogen_core import FunctionCall
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
@@ -13,21 +12,21 @@ from rich.text import Text
 from tools import CODE_TOOL, ProducedFile
 
 
-def code_of(call: FunctionCall) -> str | None:
+def code_of(name: str, arguments: str) -> str | None:
     """The program a `python` tool call runs, or None for any other call."""
-    if call.name != CODE_TOOL:
+    if name != CODE_TOOL:
         return None
     try:
-        arguments = json.loads(call.arguments)
+        parsed = json.loads(arguments)
     except json.JSONDecodeError:
         return None
-    code = arguments.get("code") if isinstance(arguments, dict) else None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
     return code if isinstance(code, str) else None
 
 
-def show_code(console: Console, call: FunctionCall) -> bool:
+def show_code(console: Console, name: str, arguments: str) -> bool:
     """Print a `python` call as highlighted code; False when the call is not one."""
-    code = code_of(call)
+    code = code_of(name, arguments)
     if code is None:
         return False
     console.print(Text(f"  → {CODE_TOOL}:", style="yellow"))

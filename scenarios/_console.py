@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from typing import IO, Any
+from typing import IO
 
-from autogen_agentchat.messages import (
-    BaseChatMessage,
-    ModelClientStreamingChunkEvent,
-    SelectSpeakerEvent,
-    ToolCallExecutionEvent,
-    ToolCallRequestEvent,
-)
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from scenarios._code_view import files_record, show_code, show_files
-from teams import RunItem, RunResult
+from teams import Message, RunEvent, RunResult, SpeakerSelected, TokenDelta, ToolCall, ToolResult
 
 _RESULT_PREVIEW = 400
 
 
 class ConsoleView:
-    """Prints each run item as it arrives. Chunks stream inline under the speaker's name."""
+    """Prints each run event as it arrives. Token deltas stream inline under the speaker's name."""
 
     def __init__(self, console: Console | None = None, *, stream: bool = True) -> None:
         self.console = console or Console(highlight=False)
@@ -46,45 +39,41 @@ class ConsoleView:
             self.console.print()
             self._mid_line = False
 
-    def show(self, item: RunItem) -> None:
+    def show(self, item: RunEvent) -> None:
         if isinstance(item, RunResult):
             self._end_line()
             self.summary(item)
-        elif isinstance(item, ModelClientStreamingChunkEvent):
+        elif isinstance(item, TokenDelta):
             if not self.stream:
                 return
             self._header(item.source)
-            self.console.print(item.content, end="", markup=False, highlight=False, soft_wrap=True)
+            self.console.print(item.text, end="", markup=False, highlight=False, soft_wrap=True)
             self._mid_line = True
             self._streamed.add(item.source)
-        elif isinstance(item, ToolCallRequestEvent):
+        elif isinstance(item, ToolCall):
             self._header(item.source)
             self._end_line()
             self._streamed.discard(item.source)
-            for call in item.content:
-                if not show_code(self.console, call):
-                    self.console.print(Text(f"  → {call.name}({call.arguments})", style="yellow"))
-        elif isinstance(item, ToolCallExecutionEvent):
+            if not show_code(self.console, item.name, item.arguments):
+                self.console.print(Text(f"  → {item.name}({item.arguments})", style="yellow"))
+        elif isinstance(item, ToolResult):
             self._header(item.source)
-            for result in item.content:
-                text = (
-                    result.content
-                    if len(result.content) <= _RESULT_PREVIEW
-                    else result.content[:_RESULT_PREVIEW] + "…"
-                )
-                style = "red" if result.is_error else "green"
-                mark = "✗" if result.is_error else "←"
-                self.console.print(Text(f"  {mark} {result.name}: {text}", style=style))
-        elif isinstance(item, SelectSpeakerEvent):
+            text = (
+                item.content if len(item.content) <= _RESULT_PREVIEW else item.content[:_RESULT_PREVIEW] + "…"
+            )
+            style = "red" if item.is_error else "green"
+            mark = "✗" if item.is_error else "←"
+            self.console.print(Text(f"  {mark} {item.name}: {text}", style=style))
+        elif isinstance(item, SpeakerSelected):
             self._end_line()
-            self.console.print(Text(f"  (selector chose {', '.join(item.content)})", style="dim"))
-        elif isinstance(item, BaseChatMessage):
+            self.console.print(Text(f"  (selector chose {', '.join(item.speakers)})", style="dim"))
+        elif isinstance(item, Message):
             if item.source in self._streamed:
                 self._streamed.discard(item.source)
                 self._end_line()
                 return
             self._header(item.source)
-            self.console.print(item.to_text(), markup=False, highlight=False)
+            self.console.print(item.text, markup=False, highlight=False)
 
     def summary(self, result: RunResult) -> None:
         table = Table(title="Run summary", title_justify="left")
@@ -117,26 +106,16 @@ class ConsoleView:
 
 
 class TranscriptWriter:
-    """Writes every run item as one JSON line, flushed as it happens."""
+    """Writes every run event as one JSON line (its `to_json()` and the time `t`), flushed as it happens."""
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._started = time.perf_counter()
 
-    def write(self, item: RunItem) -> None:
-        record: dict[str, Any]
+    def write(self, item: RunEvent) -> None:
+        record = item.to_json()
         if isinstance(item, RunResult):
-            record = {
-                "type": "RunResult",
-                "final_text": item.final_text,
-                "final_source": item.final_source,
-                "stop_reason": item.stop_reason,
-                "elapsed_s": item.elapsed_s,
-                "usage": {name: vars(usage) for name, usage in item.usage.items()},
-                "files": files_record(item.files),
-            }
-        else:
-            record = dict(item.dump())
+            record["files"] = files_record(item.files)  # names and paths, not the bytes
         record["t"] = round(time.perf_counter() - self._started, 3)
-        self._out.write(json.dumps(record, default=str) + "\n")
+        self._out.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._out.flush()

@@ -9,11 +9,12 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from agentteams import UserError
 from scenarios._yaml import LocatedDocument, Path, Position
 from scenarios.spec import did_you_mean
 
 
-class ScenarioError(Exception):
+class ScenarioError(UserError):
     """A mistake in a scenario or its use. `str()` is one line; nothing was started."""
 
     def __init__(self, message: str, *, file: str | None = None, position: Position | None = None) -> None:

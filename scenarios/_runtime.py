@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from autogen_agentchat.messages import BaseChatMessage, TextMessage
 from autogen_core import CancellationToken
@@ -26,24 +26,17 @@ from agents import (
     build_model_client,
     resolve_model_info,
 )
+from agents.spec import ResolvedPromptLayout
+from agentteams import AgentTeamsError
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 from scenarios._code import open_sandbox
 from scenarios._errors import ScenarioError
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
-from serving import EndpointError, list_models, open_endpoint
-from teams import RunItem, RunResult, build_team, stream_team
+from serving import Endpoint, open_endpoint, server_down
+from teams import ModelServerUnavailable, RunEvent, RunResult, Turn, build_team, stream_team
 from tools import CODE_TOOL, CodeSession, InputFile, Sandbox, build_function_tool
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ChatTurn:
-    """An earlier turn of a conversation, passed to a run as history."""
-
-    role: Literal["user", "assistant"]
-    content: str
-    name: str | None = None
 
 
 class Scenario:
@@ -123,7 +116,7 @@ class Scenario:
 
     async def _open_models(self, stack: AsyncExitStack) -> None:
         base_override, model_override, key_override = self._overrides
-        endpoints: dict[tuple[str, str, str], Any] = {}
+        endpoints: dict[tuple[str, str, str], Endpoint] = {}
         for name in self.spec.used_model_names():
             spec = self.spec.models[name]
             triple = (
@@ -164,11 +157,11 @@ class Scenario:
             workbenches.append(StaticWorkbench(python_tools))
         return workbenches
 
-    def _layout(self, agent: AgentSpec) -> str:
+    def _layout(self, agent: AgentSpec) -> ResolvedPromptLayout:
         layout = agent.prompt_layout or self.spec.prompt_layout
         return self._resolved[agent.model].prompt_layout if layout == "auto" else layout
 
-    def _task_messages(self, task: str | None, history: Sequence[ChatTurn]) -> list[BaseChatMessage]:
+    def _task_messages(self, task: str | None, history: Sequence[Turn]) -> list[BaseChatMessage]:
         text = task or self.spec.task
         if not text:
             raise ScenarioError(f"no task: give one with --task, or set `task:` in {self.file}")
@@ -185,7 +178,7 @@ class Scenario:
         self,
         task: str | None = None,
         *,
-        history: Sequence[ChatTurn] = (),
+        history: Sequence[Turn] = (),
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = False,
@@ -212,14 +205,14 @@ class Scenario:
         self,
         task: str | None = None,
         *,
-        history: Sequence[ChatTurn] = (),
+        history: Sequence[Turn] = (),
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = None,
         files: Sequence[InputFile] = (),
         output_dir: str | os.PathLike[str] | None = None,
-    ) -> AsyncIterator[RunItem]:
-        """Every AgentChat event of one run as it happens, then the RunResult.
+    ) -> AsyncIterator[RunEvent]:
+        """Every event of one run as it happens (see `teams.events`), then the RunResult.
 
         `stream_tokens`: None follows each agent's `streaming:`; False sends whole messages
         only (cheaper: each token is otherwise an event through AutoGen's runtime).
@@ -237,7 +230,7 @@ class Scenario:
         try:
             async for item in self._run_stream(messages, state, cancellation_token, stream_tokens, code):
                 if isinstance(item, RunResult) and code is not None:
-                    item.files = list(code.files)
+                    item = dataclasses.replace(item, files=tuple(code.files))
                 yield item
         finally:
             if code is not None:
@@ -250,7 +243,7 @@ class Scenario:
         cancellation_token: CancellationToken | None,
         stream_tokens: bool | None,
         code: CodeSession | None,
-    ) -> AsyncIterator[RunItem]:
+    ) -> AsyncIterator[RunEvent]:
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
         by_name = {a.name: a for a in self.spec.agents}
@@ -284,19 +277,21 @@ class Scenario:
                 cancellation_token=cancellation_token,
             ):
                 yield item
-        except RuntimeError as exc:
+        except AgentTeamsError:
+            raise
+        except Exception as exc:
             await self._raise_if_endpoint_down(exc)
             raise
 
     async def _raise_if_endpoint_down(self, cause: Exception) -> None:
-        for resolved in self._resolved.values():
+        for resolved in {(r.base_url, r.api_key): r for r in self._resolved.values()}.values():
             url = resolved.base_url
-            try:
-                await list_models(url, resolved.api_key)
-            except EndpointError as down:
-                raise EndpointError(
+            down = await server_down(url, resolved.api_key, cause)
+            if down is not None:
+                first_line = (str(cause).splitlines() or [type(cause).__name__])[0]
+                raise ModelServerUnavailable(
                     f"the model server at {url} stopped answering during the run ({down}); "
-                    f"the run failed: {str(cause).splitlines()[0]}",
+                    f"the run failed: {first_line}",
                     url=url,
                 ) from cause
 

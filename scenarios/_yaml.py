@@ -12,13 +12,15 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from agentteams import UserError
+
 Path = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class YamlProblem(Exception):
+class YamlProblem(UserError):
     def __init__(self, message: str, position: Position) -> None:
         super().__init__(message)
         self.message = message

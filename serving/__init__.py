@@ -3,7 +3,16 @@
 Importing this package starts nothing and touches no network.
 """
 
-from serving._endpoint import Endpoint, EndpointError, list_models, open_endpoint
+from serving._endpoint import Endpoint, list_models, open_endpoint, server_down
+from serving._errors import EndpointError
 from serving._profiles import ModelInfoLookup, model_info_for
 
-__all__ = ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
+__all__ = [
+    "Endpoint",
+    "EndpointError",
+    "ModelInfoLookup",
+    "list_models",
+    "model_info_for",
+    "open_endpoint",
+    "server_down",
+]

@@ -9,15 +9,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from serving._embedded import SERVER_NAME, EmbeddedServer, ServerConfig, free_port
-from serving._endpoint import ServerHandle
-from serving._models import resolve_model
+from serving._models import prepare_model_file
 from serving._state import ServerState, pid_alive, read_state, state_dir
 
 log = logging.getLogger(__name__)
+
+
+class ServerHandle(Protocol):
+    """What open_endpoint needs from a bundled server it found or started."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def started(self) -> bool:
+        """True when this context started the server (and stops it on exit)."""
+        ...
+
+    def crash_message(self) -> str | None:
+        """A one-line message naming the server if it died, else None."""
+        ...
 
 
 @dataclass
@@ -87,7 +103,7 @@ async def auto_server() -> AsyncIterator[ServerHandle]:
         log.info("using the bundled server at %s (pid %d, %s)", state.url, state.pid, state.model)
         yield RunningServer(state)
         return
-    choice = await asyncio.to_thread(resolve_model, None, _ProgressLog())
+    choice = await asyncio.to_thread(prepare_model_file, None, _ProgressLog())
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = Path(tempfile.mkstemp(prefix="embedded-", suffix=".log", dir=logs)[1])

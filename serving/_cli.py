@@ -26,8 +26,9 @@ from serving._embedded import (
     ServerConfig,
     stop_pid,
 )
-from serving._endpoint import EndpointError, open_endpoint
-from serving._models import PACKAGED_MODELS, ModelChoice, resolve_model
+from serving._endpoint import open_endpoint
+from serving._errors import EndpointError
+from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
 from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
 
@@ -84,7 +85,7 @@ def _assemble_with_progress(name: str | None) -> ModelChoice:
                 tasks[stage] = int(bar.add_task(f"{stage} the packaged model", total=total))
             bar.update(tasks[stage], completed=done)  # type: ignore[arg-type]
 
-        return resolve_model(name, progress)
+        return prepare_model_file(name, progress)
 
 
 def _rss_mib(pid: int) -> float | None:

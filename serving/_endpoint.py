@@ -7,24 +7,21 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
+
+from serving._errors import EndpointError
+
+if TYPE_CHECKING:
+    from serving._auto import ServerHandle
 
 log = logging.getLogger(__name__)
 
 AUTO = "auto"
 START_HINT = "`python -m serving up` starts the bundled server"
 _PROBE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
-
-
-class EndpointError(Exception):
-    """The model server cannot be used; `str()` is one line naming the URL and what to do."""
-
-    def __init__(self, message: str, *, url: str) -> None:
-        super().__init__(" ".join(message.split()))
-        self.url = url
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ async def list_models(url: str, api_key: str) -> list[str] | None:
         raise EndpointError(f"GET {url}/models did not return an OpenAI model list", url=url) from exc
 
 
-async def resolve_model(url: str, model: str, api_key: str) -> str:
+async def served_model_id(url: str, model: str, api_key: str) -> str:
     """Check the server answers and turn model "auto" into the one id it serves."""
     models = await list_models(url, api_key)
     if model != AUTO:
@@ -135,49 +132,43 @@ async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> As
                 url, started = server.base_url, server.started
         else:
             url = normalize_base_url(base_url)
-        resolved = await resolve_model(url, model, api_key)
+        resolved = await served_model_id(url, model, api_key)
         endpoint = Endpoint(base_url=url, model=resolved, api_key=api_key, started_server=started)
         try:
             yield endpoint
         except EndpointError:
             raise
         except Exception as exc:
-            # AutoGen may wrap the client's connection error in a RuntimeError: ask the server instead
-            if await _server_gone(url, api_key, server, exc):
+            if await server_down(url, api_key, exc, server) is not None:
                 raise _down_during_run(url, server) from exc
             raise
         if server is not None and (message := server.crash_message()):
             raise EndpointError(message, url=url)
 
 
-async def _server_gone(url: str, api_key: str, server: ServerHandle | None, exc: Exception) -> bool:
-    if server is not None and server.crash_message():
-        return True
+async def server_down(
+    url: str, api_key: str, exc: BaseException, server: ServerHandle | None = None
+) -> EndpointError | None:
+    """Whether `exc`, raised while a run used the server at `url`, means that server is gone.
+
+    The one place that decides it: the error naming why (the bundled server's crash, the
+    failed probe, or the lost connection), or None when the server is fine.
+    """
+    if server is not None and (message := server.crash_message()):
+        return EndpointError(message, url=url)
     import openai  # the agents' client raises this when the server goes away
 
-    if isinstance(exc, httpx.TransportError | openai.APIConnectionError):
-        return True
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, httpx.TransportError | openai.APIConnectionError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is not None:
+        return EndpointError(f"lost the connection to the model server at {url} during the run", url=url)
+    # AutoGen may wrap the client's connection error in a RuntimeError: ask the server instead
     try:
         await list_models(url, api_key)
-    except EndpointError:
-        return True
-    return False
-
-
-class ServerHandle(Protocol):
-    """What open_endpoint needs from a bundled server it found or started."""
-
-    @property
-    def base_url(self) -> str: ...
-
-    @property
-    def started(self) -> bool:
-        """True when this context started the server (and stops it on exit)."""
-        ...
-
-    def crash_message(self) -> str | None:
-        """A one-line message naming the server if it died, else None."""
-        ...
+    except EndpointError as down:
+        return down
+    return None
 
 
 def _down_during_run(url: str, server: ServerHandle | None) -> EndpointError:

@@ -1,8 +1,12 @@
-"""The error type of the serving package's own operations (start, assemble, launch)."""
+"""The serving package's errors: an endpoint that cannot be used, a server that cannot start."""
 
 from __future__ import annotations
 
-from serving._endpoint import EndpointError
+from agentteams import ModelServerError
+
+
+class EndpointError(ModelServerError):
+    """The model server cannot be used; `str()` is one line naming the URL and what to do."""
 
 
 class ServingError(EndpointError):

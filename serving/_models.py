@@ -175,7 +175,7 @@ class ModelChoice:
     alias: str
 
 
-def resolve_model(name_or_path: str | None, progress: Progress | None = None) -> ModelChoice:
+def prepare_model_file(name_or_path: str | None, progress: Progress | None = None) -> ModelChoice:
     """A packaged model name (default: the 1.5B) or a path to any .gguf file."""
     name = name_or_path or DEFAULT_MODEL
     if name in PACKAGED_MODELS:

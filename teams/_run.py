@@ -1,4 +1,4 @@
-"""Run a team as a stream of AgentChat events ending in a RunResult."""
+"""Run a team: AgentChat's events converted, once, into the run events of `teams.events`."""
 
 from __future__ import annotations
 
@@ -11,16 +11,24 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 from autogen_agentchat.base import TaskResult
-from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    ModelClientStreamingChunkEvent,
+    SelectSpeakerEvent,
+    StopMessage,
+    ToolCallExecutionEvent,
+    ToolCallRequestEvent,
+)
 from autogen_agentchat.teams import BaseGroupChat
 from autogen_core import CancellationToken
+from autogen_core.models import RequestUsage
 
-from agents import UsageLedger
-from teams._result import AgentUsage, RunResult
+from agents import Usage, UsageLedger
+from teams.events import Message, RunEvent, RunResult, SpeakerSelected, TokenDelta, ToolCall, ToolResult
 
 logger = logging.getLogger(__name__)
 
-RunItem = BaseAgentEvent | BaseChatMessage | RunResult
 HARD_TIMEOUT_GRACE_S = 10.0
 _TERMINATE = re.compile(r"\s*\bTERMINATE\b[.!]?\s*")
 
@@ -29,14 +37,40 @@ def strip_terminate(text: str) -> str:
     return _TERMINATE.sub(" ", text).strip()
 
 
-def final_answer(messages: Sequence[BaseChatMessage], agent_names: Collection[str]) -> tuple[str, str]:
+def final_answer(messages: Sequence[Message], agent_names: Collection[str]) -> tuple[str, str]:
     """The last agent message with content once TERMINATE is removed, and its speaker."""
     for message in reversed(messages):
-        if message.source in agent_names and not isinstance(message, StopMessage):
-            text = strip_terminate(message.to_text())
+        if message.source in agent_names:
+            text = strip_terminate(message.text)
             if text:
                 return text, message.source
     return "", ""
+
+
+def _usage(usage: RequestUsage | None) -> Usage | None:
+    return None if usage is None else Usage(usage.prompt_tokens, usage.completion_tokens)
+
+
+def convert(item: BaseAgentEvent | BaseChatMessage) -> list[RunEvent]:
+    """One AgentChat event or message as run events (none for those nobody reads)."""
+    if isinstance(item, ModelClientStreamingChunkEvent):
+        return [TokenDelta(item.source, item.content, item)] if item.content else []
+    if isinstance(item, ToolCallRequestEvent):
+        usage = _usage(item.models_usage)
+        return [
+            ToolCall(item.source, call.id, call.name, call.arguments, usage if i == 0 else None, item)
+            for i, call in enumerate(item.content)
+        ]
+    if isinstance(item, ToolCallExecutionEvent):
+        return [
+            ToolResult(item.source, r.call_id, r.name, r.content, bool(r.is_error), item)
+            for r in item.content
+        ]
+    if isinstance(item, SelectSpeakerEvent):
+        return [SpeakerSelected(item.source, tuple(item.content), item)]
+    if isinstance(item, BaseChatMessage) and not isinstance(item, StopMessage):
+        return [Message(item.source, item.to_text(), _usage(item.models_usage), item)]
+    return []  # the termination notice (its reason ends the run), thoughts, memory queries
 
 
 async def stream_team(
@@ -47,7 +81,7 @@ async def stream_team(
     ledger: UsageLedger,
     time_limit: float,
     cancellation_token: CancellationToken | None = None,
-) -> AsyncIterator[RunItem]:
+) -> AsyncIterator[RunEvent]:
     """Yield every event of one run, then a RunResult.
 
     `time_limit` is also enforced while a turn is in flight: the termination condition only
@@ -56,7 +90,7 @@ async def stream_team(
     token = cancellation_token or CancellationToken()
     started = time.perf_counter()
     turn_started = started
-    messages: list[BaseChatMessage] = []
+    messages: list[Message] = []
     turns: dict[str, int] = {}
     seconds: dict[str, float] = {}
     stop_reason = ""
@@ -77,7 +111,6 @@ async def stream_team(
                     stop_reason = item.stop_reason or ""
                     continue
                 if isinstance(item, BaseChatMessage):
-                    messages.append(item)
                     if item.source in agent_names:
                         now = time.perf_counter()
                         turns[item.source] = turns.get(item.source, 0) + 1
@@ -85,7 +118,10 @@ async def stream_team(
                         turn_started = now
                     else:
                         turn_started = time.perf_counter()
-                yield item
+                for event in convert(item):
+                    if isinstance(event, Message):
+                        messages.append(event)
+                    yield event
         except asyncio.CancelledError:
             if not timed_out:
                 raise
@@ -97,21 +133,21 @@ async def stream_team(
             token.cancel()
             await stream.aclose()
 
-    usage: dict[str, AgentUsage] = {}
+    usage: dict[str, Usage] = {}
     for label in dict.fromkeys([*agent_names, *ledger.by_label]):
         calls = ledger.by_label.get(label)
         if calls is None and label not in turns:
             continue
-        usage[label] = AgentUsage(
-            turns=turns.get(label, 0),
+        usage[label] = Usage(
             prompt_tokens=calls.prompt_tokens if calls else 0,
             completion_tokens=calls.completion_tokens if calls else 0,
+            turns=turns.get(label, 0),
             seconds=round(seconds.get(label, calls.seconds if calls else 0.0), 3),
         )
     text, source = final_answer(messages, agent_names)
     state = {} if timed_out else _json_safe(await team.save_state())
     yield RunResult(
-        messages=messages,
+        messages=tuple(messages),
         final_text=text,
         final_source=source,
         stop_reason=stop_reason,

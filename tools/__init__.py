@@ -2,7 +2,6 @@
 
 from tools._builtin import BUILTIN_TOOLS, calculator, days_between
 from tools._interpreter import (
-    CODE_TOOL,
     CodeExecution,
     CodeExecutionError,
     CodeSession,
@@ -11,7 +10,7 @@ from tools._interpreter import (
 )
 from tools._registry import ToolImportError, build_function_tool, builtin_tool_spec, import_callable
 from tools._sandbox import WORKDIR, Execution, Sandbox, SandboxUnavailable
-from tools.spec import CodeSpec, PythonToolSpec
+from tools.spec import CODE_TOOL, CodeSpec, PythonToolSpec
 
 __all__ = [
     "BUILTIN_TOOLS",

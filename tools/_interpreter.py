@@ -7,18 +7,21 @@ run's output directory when there is one) as `ProducedFile`s.
 
 from __future__ import annotations
 
+import base64
 import logging
 import mimetypes
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autogen_core.tools import FunctionTool
 
+from agentteams import AgentTeamsError
 from tools._registry import _with_documented_parameters
 from tools._sandbox import WORKDIR, Execution, Sandbox
 from tools.spec import CODE_TOOL
@@ -32,6 +35,13 @@ class InputFile:
 
     name: str
     data: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "data": base64.b64encode(self.data).decode("ascii")}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InputFile:
+        return cls(data["name"], base64.b64decode(data["data"]))
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,28 @@ class ProducedFile:
     def is_image(self) -> bool:
         return self.media_type.startswith("image/")
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "media_type": self.media_type,
+            "data": base64.b64encode(self.data).decode("ascii"),
+            "agent": self.agent,
+            "execution": self.execution,
+            "path": None if self.path is None else str(self.path),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProducedFile:
+        path = None if data["path"] is None else Path(data["path"])
+        return cls(
+            data["name"],
+            data["media_type"],
+            base64.b64decode(data["data"]),
+            data["agent"],
+            data["execution"],
+            path,
+        )
+
 
 @dataclass(frozen=True)
 class CodeExecution:
@@ -65,7 +97,7 @@ class CodeExecution:
     files: tuple[ProducedFile, ...] = ()
 
 
-class CodeExecutionError(Exception):
+class CodeExecutionError(AgentTeamsError):
     """The code failed or was stopped; the message is what the model reads as the tool result."""
 
 

@@ -12,11 +12,12 @@ from typing import Annotated, Any
 
 from autogen_core.tools import FunctionTool
 
+from agentteams import UserError
 from tools._builtin import BUILTIN_TOOLS
 from tools.spec import PythonToolSpec
 
 
-class ToolImportError(Exception):
+class ToolImportError(UserError):
     """A declared tool's import path does not lead to a callable."""
 
 
@@ -32,7 +33,8 @@ def import_callable(path: str) -> Callable[..., Any]:
         target = getattr(target, part)
     if not callable(target):
         raise ToolImportError(f"{path!r} is not callable")
-    return target
+    found: Callable[..., Any] = target
+    return found
 
 
 _ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agentteams import UserError
 from tools.spec import CodeSpec
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ _ENV = {
 }
 
 
-class SandboxUnavailable(Exception):
+class SandboxUnavailable(UserError):
     """The isolation the `code:` section asks for cannot be set up on this machine."""
 
 

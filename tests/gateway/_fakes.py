@@ -6,19 +6,13 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from gateway import (
-    AgentDelta,
-    AgentMessage,
-    RunEvent,
-    RunFinished,
-    RunRequest,
-    ScenarioSummary,
-    TokenUsage,
-    ToolCall,
-    ToolResult,
-    UpstreamError,
-)
+from autogen_core import CancellationToken
+
+from agentteams import ModelServerUnavailable
+from scenarios import ScenarioInfo
+from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, ToolCall, ToolResult, Usage
 
 DOWN_URL = "http://127.0.0.1:9/v1"
 
@@ -38,15 +32,15 @@ class FakeRunner:
     release: threading.Event = field(default_factory=threading.Event)
     closed: bool = False
 
-    def scenarios(self) -> Sequence[ScenarioSummary]:
+    def scenarios(self) -> Sequence[ScenarioInfo]:
         return [
-            ScenarioSummary("echo", "Echoes the task through two agents.", "Say hi."),
-            ScenarioSummary("hang", "Never finishes on its own."),
-            ScenarioSummary("gated", "Finishes when the test says so."),
-            ScenarioSummary("down", "Its model server is down."),
+            ScenarioInfo("echo", "Echoes the task through two agents.", Path("echo.yaml"), "Say hi."),
+            ScenarioInfo("hang", "Never finishes on its own.", Path("hang.yaml"), None),
+            ScenarioInfo("gated", "Finishes when the test says so.", Path("gated.yaml"), None),
+            ScenarioInfo("down", "Its model server is down.", Path("down.yaml"), None),
         ]
 
-    async def _until(self, request: RunRequest, flag: threading.Event | None) -> None:
+    async def _until(self, cancel: CancellationToken, flag: threading.Event | None) -> None:
         """Wait for `flag` (None: forever) unless the run is cancelled first."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -54,7 +48,7 @@ class FakeRunner:
         def on_cancel() -> None:
             loop.call_soon_threadsafe(stop.set)
 
-        request.cancellation_token.add_callback(on_cancel)
+        cancel.add_callback(on_cancel)
         waiters: list[asyncio.Future[bool]] = [asyncio.ensure_future(stop.wait())]
         if flag is not None:
             waiters.append(asyncio.ensure_future(asyncio.to_thread(_wait_flag, flag)))
@@ -67,26 +61,31 @@ class FakeRunner:
             self.cancelled.set()
             raise asyncio.CancelledError
 
-    async def stream(self, name: str, request: RunRequest) -> AsyncIterator[RunEvent]:
+    async def stream(
+        self, name: str, request: RunRequest, cancel: CancellationToken
+    ) -> AsyncIterator[RunEvent]:
         self.requests.append((name, request))
         if name == "down":
-            raise UpstreamError(f"cannot reach the model server at {DOWN_URL}", DOWN_URL)
+            raise ModelServerUnavailable(f"cannot reach the model server at {DOWN_URL}", url=DOWN_URL)
         turns = len(request.history) + (1 if request.state else 0)
-        yield AgentDelta("writer", "Draft: ")
-        yield AgentDelta("writer", request.task)
-        yield AgentMessage("writer", f"Draft: {request.task}", TokenUsage(10, 5))
+        yield Message("user", request.task)
+        yield TokenDelta("writer", "Draft: ")
+        yield TokenDelta("writer", request.task)
+        draft = Message("writer", f"Draft: {request.task}", Usage(10, 5))
+        yield draft
         self.started.set()
         if name in ("hang", "gated"):
-            await self._until(request, None if name == "hang" else self.release)
-        yield ToolCall("critic", "call_1", "word_count", '{"text": "x"}', TokenUsage(7, 3))
+            await self._until(cancel, None if name == "hang" else self.release)
+        yield ToolCall("critic", "call_1", "word_count", '{"text": "x"}', Usage(7, 3))
         yield ToolResult("critic", "call_1", "word_count", "2 words")
-        final = f"Answer to {request.task} (history {turns}) TERMINATE"
-        yield AgentMessage("critic", final, TokenUsage(20, 8))
-        yield RunFinished(
-            final_text=final.replace(" TERMINATE", ""),
+        final = Message("critic", f"Answer to {request.task} (history {turns}) TERMINATE", Usage(20, 8))
+        yield final
+        yield RunResult(
+            messages=(Message("user", request.task), draft, final),
+            final_text=final.text.replace(" TERMINATE", ""),
             final_source="critic",
             stop_reason="Text 'TERMINATE' mentioned",
-            usage=TokenUsage(37, 16),
+            usage={"writer": Usage(10, 5, turns=1), "critic": Usage(27, 11, turns=1)},
             state={"turns": turns + 1},
             elapsed_s=0.01,
         )

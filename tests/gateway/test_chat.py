@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from gateway import Turn
+from teams import Turn
 
 from ._fakes import DOWN_URL, FakeRunner
 from .conftest import AppClient

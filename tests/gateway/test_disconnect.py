@@ -25,7 +25,7 @@ async def test_closing_a_stream_cancels_the_run(tmp_path: Path) -> None:
             ) as response:
                 assert response.status_code == 200
                 async for line in response.aiter_lines():
-                    if '"agent": "writer"' in line:
+                    if '"agent":"writer"' in line:
                         break  # the first inner turn arrived; now hang up
         assert await asyncio.to_thread(fake.cancelled.wait, 10), "the run was not cancelled"
 

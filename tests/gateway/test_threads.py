@@ -165,7 +165,7 @@ async def test_runs_left_active_by_a_dead_process_fail_on_open(tmp_path: Path) -
     thread = await store.create_thread("dev", {})
     await store.add_message(thread.id, "user", "hello")
     run = await store.create_run(thread.id, "echo", key_id="dev", user_id="u", expires_in=60, metadata={})
-    await store.update_run(run.id, status="in_progress")
+    await store.mark_run_started(run.id)
     await store.close()
 
     reopened = Store(path)

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import openai
 import pytest
+from autogen_core import CancellationToken
 from openai.types.beta import thread_create_params
 
-from gateway._runner import RemoteRunError, RunEvent, RunFinished, RunRequest, UpstreamError
+from agentteams import ModelServerUnavailable
+from gateway._runner import RemoteRunError
 from gateway._workers import WorkerPool
 from serving.testing import ScriptedModelServer
+from teams import RunEvent, RunRequest, RunResult
 
 from ._travel import AGENTS, FINAL, PER_CALL, GatedScript, reply_for
 from .test_restart import gateway_process
@@ -22,8 +25,13 @@ from .test_restart import gateway_process
 TASK = "Plan a 3 day trip to Nepal."
 
 
-async def _drain(pool: WorkerPool, request: RunRequest, name: str = "travel_planning") -> list[RunEvent]:
-    return [event async for event in pool.stream(name, request)]
+async def _drain(
+    pool: WorkerPool,
+    request: RunRequest,
+    name: str = "travel_planning",
+    cancel: CancellationToken | None = None,
+) -> list[RunEvent]:
+    return [event async for event in pool.stream(name, request, cancel or CancellationToken())]
 
 
 async def _load_reaches(pool: WorkerPool, runs: int) -> dict[int, int]:
@@ -49,10 +57,10 @@ async def test_runs_spread_over_the_workers_and_finish() -> None:
     assert sorted(during.values()) == [2, 2]  # two processes, two runs each
     for events in results:
         finished = events[-1]
-        assert isinstance(finished, RunFinished)
+        assert isinstance(finished, RunResult)
         assert (finished.final_text, finished.final_source) == (FINAL, "travel_summary_agent")
-        assert finished.usage.prompt_tokens == 4 * PER_CALL[0]
-        assert [getattr(e, "agent", None) for e in events[:-1]] == AGENTS
+        assert finished.total.prompt_tokens == 4 * PER_CALL[0]
+        assert [getattr(e, "source", None) for e in events[:-1]] == ["user", *AGENTS]
     assert model.calls == 16
 
 
@@ -62,16 +70,17 @@ async def test_cancelling_stops_the_team_in_its_worker() -> None:
         pool = WorkerPool(workers=2, base_url=model.base_url, model=model.model)
         await pool.start()
         try:
-            request = RunRequest(TASK, stream_tokens=False)
-            run = asyncio.create_task(_drain(pool, request))
+            cancel = CancellationToken()
+            run = asyncio.create_task(_drain(pool, RunRequest(TASK, stream_tokens=False), cancel=cancel))
             assert await asyncio.to_thread(script.reached.wait, 30)
-            request.cancellation_token.cancel()
+            cancel.cancel()
             events = await asyncio.wait_for(run, 10)
             await _load_reaches(pool, 0)
         finally:
             script.release.set()
             await pool.aclose()
-    assert [getattr(e, "agent", None) for e in events] == ["planner_agent"]  # no result after the cancel
+    # the task, the planner's turn, and no result after the cancel
+    assert [getattr(e, "source", None) for e in events] == ["user", "planner_agent"]
     assert model.calls == 2
 
 
@@ -96,7 +105,7 @@ async def test_a_killed_worker_fails_its_run_and_is_replaced() -> None:
     assert str(failed.value) == (
         f"the gateway worker process running this team (pid {victim}) exited with status -9"
     )
-    assert isinstance(after[-1], RunFinished) and after[-1].final_text == FINAL
+    assert isinstance(after[-1], RunResult) and after[-1].final_text == FINAL
     assert victim not in pids and len(pids) == 2
 
 
@@ -104,7 +113,7 @@ async def test_an_unreachable_model_server_is_an_upstream_error_naming_it() -> N
     pool = WorkerPool(workers=2, base_url="http://127.0.0.1:9/v1", model="m")
     await pool.start()
     try:
-        with pytest.raises(UpstreamError) as down:
+        with pytest.raises(ModelServerUnavailable) as down:
             await _drain(pool, RunRequest(TASK))
         with pytest.raises(KeyError):
             await _drain(pool, RunRequest(TASK), "no_such_scenario")

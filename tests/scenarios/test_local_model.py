@@ -7,9 +7,9 @@ import json
 import re
 
 import pytest
-from autogen_agentchat.messages import ToolCallExecutionEvent, ToolCallRequestEvent
 
 from scenarios import RunResult, load_scenario
+from teams import ToolCall, ToolResult
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,8 @@ async def test_time_assistant_answers_with_the_mcp_tool_time_on_the_local_model(
     async with load_scenario("time_assistant") as scenario:
         assert scenario.endpoints["default"].model.startswith("qwen2.5-coder-1.5b")
         events = [item async for item in scenario.run_stream()]
-    calls = [c for e in events if isinstance(e, ToolCallRequestEvent) for c in e.content]
-    outputs = [r for e in events if isinstance(e, ToolCallExecutionEvent) for r in e.content]
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    outputs = [e for e in events if isinstance(e, ToolResult)]
     result = events[-1]
     assert isinstance(result, RunResult)
     assert calls[0].name == "get_current_time"

@@ -11,15 +11,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from autogen_agentchat.messages import (
-    ModelClientStreamingChunkEvent,
-    ToolCallExecutionEvent,
-    ToolCallRequestEvent,
-)
 
 import teams._run
 from scenarios import RunResult, load_scenario
 from serving.testing import Reply, ScriptedModelServer, message_text
+from teams import TokenDelta, ToolCall, ToolResult
 
 TRAVEL = ["planner_agent", "local_agent", "language_agent", "travel_summary_agent"]
 
@@ -39,7 +35,7 @@ async def test_travel_planning_speaks_in_order_and_stops_at_the_summary() -> Non
         async with load_scenario("travel_planning", base_url=server.base_url, model=server.model) as scenario:
             result = await scenario.run()
     assert [m.source for m in result.messages] == ["user", *TRAVEL]
-    assert result.messages[0].to_text() == "Plan a 3 day trip to Nepal."
+    assert result.messages[0].text == "Plan a 3 day trip to Nepal."
     assert result.final_source == "travel_summary_agent"
     assert result.final_text == "Final plan: Kathmandu, Bhaktapur, Nagarkot, momo, namaste."
     assert "TERMINATE" in result.stop_reason
@@ -138,18 +134,18 @@ async def test_time_assistant_answers_with_the_real_mcp_tool_result() -> None:
             events = [item async for item in scenario.run_stream()]
     result = events[-1]
     assert isinstance(result, RunResult)
-    calls = [e for e in events if isinstance(e, ToolCallRequestEvent)]
-    outputs = [e for e in events if isinstance(e, ToolCallExecutionEvent)]
-    assert [(c.name, json.loads(c.arguments)) for c in calls[0].content] == [
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    outputs = [e for e in events if isinstance(e, ToolResult)]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
         ("get_current_time", {"timezone": "Asia/Seoul"})
     ]
-    tool_time = json.loads(outputs[0].content[0].content)["datetime"]
+    tool_time = json.loads(outputs[0].content)["datetime"]
     seoul_now = dt.datetime.now(ZoneInfo("Asia/Seoul"))
     assert abs(dt.datetime.fromisoformat(tool_time) - seoul_now) < dt.timedelta(minutes=2)
     assert result.final_text == f"It is {tool_time} in Seoul."
     tools_offered = {t["function"]["name"] for t in server.requests[0]["tools"]}
     assert tools_offered == {"get_current_time", "convert_time"}
-    assert any(isinstance(e, ModelClientStreamingChunkEvent) for e in events)
+    assert any(isinstance(e, TokenDelta) for e in events)
 
 
 async def test_a_tool_the_model_invents_reaches_it_as_an_error_not_a_crash() -> None:
@@ -160,9 +156,9 @@ async def test_a_tool_the_model_invents_reaches_it_as_an_error_not_a_crash() -> 
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("time_assistant", base_url=server.base_url, model=server.model) as scenario:
             events = [item async for item in scenario.run_stream()]
-    outputs = [e for e in events if isinstance(e, ToolCallExecutionEvent)]
-    assert outputs[0].content[0].is_error
-    assert "get_weather" in outputs[0].content[0].content
+    outputs = [e for e in events if isinstance(e, ToolResult)]
+    assert outputs[0].is_error
+    assert "get_weather" in outputs[0].content
     tool_message = server.requests[1]["messages"][-1]
     assert tool_message["role"] == "tool" and "not found" in message_text(tool_message)
     assert isinstance(events[-1], RunResult) and events[-1].final_text == "Sorry, I cannot check that."
@@ -176,8 +172,8 @@ async def test_malformed_tool_arguments_reach_the_model_as_an_error() -> None:
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("time_assistant", base_url=server.base_url, model=server.model) as scenario:
             events = [item async for item in scenario.run_stream()]
-    outputs = [e for e in events if isinstance(e, ToolCallExecutionEvent)]
-    assert outputs[0].content[0].is_error
+    outputs = [e for e in events if isinstance(e, ToolResult)]
+    assert outputs[0].is_error
     assert isinstance(events[-1], RunResult) and events[-1].final_text == "Oops."
 
 

@@ -22,7 +22,12 @@ def test_committed_schema_is_current() -> None:
 
 def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
     shipped = sorted(PACKAGE.glob("*.yaml"))
-    assert [p.stem for p in shipped] == ["data_analyst", "time_assistant", "travel_planning", "travel_selector"]
+    assert [p.stem for p in shipped] == [
+        "data_analyst",
+        "time_assistant",
+        "travel_planning",
+        "travel_selector",
+    ]
     proc = subprocess.run(
         [sys.executable, "-m", "scenarios", "validate", *map(str, shipped)], capture_output=True, text=True
     )
@@ -41,18 +46,19 @@ def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
 def test_public_import_paths() -> None:
     from agents import AgentSpec, ModelSpec, build_agent  # noqa: F401
     from mcp_servers import McpServerSpec, McpSessionPool  # noqa: F401
-    from scenarios import ChatTurn, RunResult, Scenario, ScenarioError, load_scenario  # noqa: F401
+    from scenarios import RunEvent, RunResult, Scenario, ScenarioError, Turn, load_scenario  # noqa: F401
     from teams import TeamSpec, TerminationSpec, build_team  # noqa: F401
     from tools import PythonToolSpec, build_function_tool  # noqa: F401
 
     assert sorted(scenarios.__all__) == [
-        "AgentUsage",
-        "ChatTurn",
+        "RunEvent",
         "RunResult",
         "Scenario",
         "ScenarioError",
         "ScenarioInfo",
         "ScenarioSpec",
+        "Turn",
+        "Usage",
         "json_schema",
         "list_scenarios",
         "load_scenario",
@@ -94,8 +100,8 @@ def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path:
     assert "Stopped: Text 'TERMINATE' mentioned, 'travel_summary_agent' answered" in out
     records = [json.loads(line) for line in transcript.read_text().splitlines()]
     assert records[-1]["type"] == "RunResult" and records[-1]["final_text"] == "The full plan."
-    assert any(r["type"] == "ModelClientStreamingChunkEvent" for r in records)
-    assert [r["source"] for r in records if r["type"] == "TextMessage"] == headers
+    assert any(r["type"] == "TokenDelta" for r in records)
+    assert [r["source"] for r in records if r["type"] == "Message"] == headers
 
 
 def test_cli_no_stream_prints_whole_messages_once(tmp_path: Path) -> None:

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from serving import EndpointError, open_endpoint
-from serving._auto import StartedServer
+from serving._auto import ServerHandle, StartedServer
 from serving._embedded import EmbeddedServer, ServerConfig, check_port_free, free_port
-from serving._endpoint import ServerHandle
 from serving._errors import ServingError
 
 FAKE_SERVER = textwrap.dedent(

@@ -13,7 +13,15 @@ from serving.testing import Reply, ScriptedModelServer
 
 def test_public_names() -> None:
     assert sorted(serving.__all__) == sorted(
-        ["Endpoint", "EndpointError", "ModelInfoLookup", "list_models", "model_info_for", "open_endpoint"]
+        [
+            "Endpoint",
+            "EndpointError",
+            "ModelInfoLookup",
+            "list_models",
+            "model_info_for",
+            "open_endpoint",
+            "server_down",
+        ]
     )
 
 

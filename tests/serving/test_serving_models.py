@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from serving._errors import ServingError
-from serving._models import PackagedModel, ensure_model, resolve_model
+from serving._models import PackagedModel, ensure_model, prepare_model_file
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 
@@ -97,11 +97,11 @@ def test_missing_part_package(fake_model: PackagedModel, tmp_path: Path) -> None
 def test_gguf_path(tmp_path: Path) -> None:
     gguf = tmp_path / "My-Model.Q4.gguf"
     gguf.write_bytes(b"GGUF")
-    assert resolve_model(str(gguf)).alias == "My-Model.Q4"
+    assert prepare_model_file(str(gguf)).alias == "My-Model.Q4"
     with pytest.raises(ServingError, match=r"^model file .*missing\.gguf does not exist$"):
-        resolve_model(str(tmp_path / "missing.gguf"))
+        prepare_model_file(str(tmp_path / "missing.gguf"))
 
 
 def test_unknown_model_name() -> None:
     with pytest.raises(ServingError, match="unknown model 'llama'.*qwen2.5-coder-1.5b"):
-        resolve_model("llama")
+        prepare_model_file("llama")

@@ -7,10 +7,10 @@ import io
 import shutil
 
 import pytest
-from autogen_agentchat.messages import ToolCallExecutionEvent
 from PIL import Image
 
 from scenarios import RunResult, load_scenario
+from teams import ToolResult
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,7 +30,7 @@ async def test_local_model_writes_sine_wave_code_that_runs_and_saves_a_png() -> 
         items = [item async for item in scenario.run_stream("Create a visualization of a sinewave")]
     result = items[-1]
     assert isinstance(result, RunResult)
-    outcomes = [r for e in items if isinstance(e, ToolCallExecutionEvent) for r in e.content]
+    outcomes = [e for e in items if isinstance(e, ToolResult)]
     assert outcomes, f"the model never ran code: {result.final_text!r}"
     images = [f for f in result.files if f.media_type == "image/png"]
     assert images, [r.content for r in outcomes]

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from autogen_agentchat.messages import ToolCallExecutionEvent
 from PIL import Image
 
 from scenarios import RunResult, ScenarioError, load_scenario
 from serving.testing import Reply, ScriptedModelServer
+from teams import ToolResult
 from tools import InputFile
 
 from .test_sandbox import SINE
@@ -30,7 +30,7 @@ def _tool_messages(body: dict[str, Any]) -> list[str]:
     return [m["content"] for m in body["messages"] if m["role"] == "tool"]
 
 
-def _scenario(tmp_path: Path, code: str = "{timeout: 3}") -> Path:
+def _scenario(tmp_path: Path, code: str = "{timeout: 120}") -> Path:
     path = tmp_path / "coder.yaml"
     path.write_text(
         textwrap.dedent(
@@ -86,8 +86,8 @@ async def test_an_exception_reaches_the_model_which_fixes_the_code(tmp_path: Pat
             items = [item async for item in scenario.run_stream("Plot a sine wave")]
     result = items[-1]
     assert isinstance(result, RunResult)
-    executions = [e for e in items if isinstance(e, ToolCallExecutionEvent)]
-    assert [r.is_error for e in executions for r in e.content] == [True, False]
+    executions = [e for e in items if isinstance(e, ToolResult)]
+    assert [e.is_error for e in executions] == [True, False]
     first_error = _tool_messages(server.requests[1])[0]
     assert (
         "the code failed (exit code 1)" in first_error and "NameError: name 'x' is not defined" in first_error
@@ -105,10 +105,10 @@ async def test_an_infinite_loop_is_killed_and_the_team_goes_on(tmp_path: Path) -
     ]
     async with ScriptedModelServer(replies) as server:
         async with load_scenario(
-            _scenario(tmp_path), base_url=server.base_url, model=server.model
+            _scenario(tmp_path, "{timeout: 6}"), base_url=server.base_url, model=server.model
         ) as scenario:
             result = await scenario.run("Compute 6*7")
-    assert _tool_messages(server.requests[1]) == ["killed: still running after the 3 s time limit"]
+    assert _tool_messages(server.requests[1]) == ["killed: still running after the 6 s time limit"]
     assert _tool_messages(server.requests[2])[-1] == "stdout:\n42"
     assert result.final_text == "The answer is 42."
 
@@ -176,7 +176,7 @@ def test_cli_shows_the_code_its_output_and_the_saved_file(tmp_path: Path) -> Non
 
 
 def test_cli_refuses_without_bubblewrap_in_one_line(tmp_path: Path) -> None:
-    path = _scenario(tmp_path, "{timeout: 3}")
+    path = _scenario(tmp_path)
     proc = subprocess.run(
         [
             sys.executable,
