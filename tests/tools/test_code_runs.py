@@ -124,7 +124,7 @@ async def test_thread_files_are_in_the_working_directory(tmp_path: Path) -> None
         ) as scenario:
             result = await scenario.run("Sum the sales", files=[InputFile("sales.csv", b"a,2\nb,3\n")])
     assert _tool_messages(server.requests[1]) == ["stdout:\n5"]
-    assert result.files == []
+    assert not result.files
 
 
 async def test_a_missing_package_is_a_load_error_at_its_line(tmp_path: Path) -> None:
