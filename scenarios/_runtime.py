@@ -31,8 +31,9 @@ from agentteams import AgentTeamsError
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 from scenarios._code import open_sandbox
 from scenarios._errors import ScenarioError
+from scenarios._knowledge import open_knowledge_tools
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
-from serving import Endpoint, open_endpoint, server_down
+from serving import Endpoint, detect_engine, model_info_for, open_endpoint, server_down
 from teams import ModelServerUnavailable, RunEvent, RunResult, Turn, build_team, stream_team
 from tools import CODE_TOOL, CodeSession, InputFile, Sandbox, build_function_tool
 
@@ -99,6 +100,9 @@ class Scenario:
                 for name in agent.tools
                 if name not in self.spec.mcp_servers and (tool_spec := self.spec.python_tool(name))
             }
+            self._python_tools.update(
+                await open_knowledge_tools(self._loaded, self._resolved, self._overrides, stack)
+            )
         except BaseException:
             await stack.aclose()
             raise
@@ -116,7 +120,7 @@ class Scenario:
 
     async def _open_models(self, stack: AsyncExitStack) -> None:
         base_override, model_override, key_override = self._overrides
-        endpoints: dict[tuple[str, str, str], Endpoint] = {}
+        endpoints: dict[tuple[str, str, str], tuple[Endpoint, str | None]] = {}
         for name in self.spec.used_model_names():
             spec = self.spec.models[name]
             triple = (
@@ -125,10 +129,14 @@ class Scenario:
                 key_override or spec.api_key,
             )
             if triple not in endpoints:
-                endpoints[triple] = await stack.enter_async_context(open_endpoint(*triple))
-            endpoint = endpoints[triple]
+                endpoint = await stack.enter_async_context(open_endpoint(*triple))
+                endpoints[triple] = (endpoint, await detect_engine(endpoint.base_url, endpoint.api_key))
+            endpoint, engine = endpoints[triple]
             info, layout = resolve_model_info(name, spec, endpoint.model)
-            resolved = ResolvedModel(name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout)
+            sampling = model_info_for(endpoint.model).sampling_for(engine)
+            resolved = ResolvedModel(
+                name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout, engine, sampling
+            )
             client = build_model_client(resolved, spec)
             stack.push_async_callback(client.close)
             self._clients[name] = client
@@ -264,7 +272,13 @@ class Scenario:
             if team_spec.type == "selector"
             else None
         )
-        team = build_team(team_spec, agents, selector_client=selector, max_messages=self._max_messages)
+        team = build_team(
+            team_spec,
+            agents,
+            selector_client=selector,
+            selector_engine=self._resolved[team_spec.model].engine if team_spec.type == "selector" else None,
+            max_messages=self._max_messages,
+        )
         if state:
             await team.load_state(state)
         try:

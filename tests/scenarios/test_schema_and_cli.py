@@ -24,6 +24,7 @@ def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
     shipped = sorted(PACKAGE.glob("*.yaml"))
     assert [p.stem for p in shipped] == [
         "data_analyst",
+        "pr_review",
         "time_assistant",
         "travel_planning",
         "travel_selector",
@@ -32,11 +33,12 @@ def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
         [sys.executable, "-m", "scenarios", "validate", *map(str, shipped)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": ok (") == 4
+    assert proc.stdout.count(": ok (") == 5
     for path in shipped:
         assert path.read_text().startswith("# yaml-language-server: $schema=./scenario.schema.json\n")
     assert {i.name for i in list_scenarios()} == {
         "data_analyst",
+        "pr_review",
         "time_assistant",
         "travel_planning",
         "travel_selector",
@@ -92,6 +94,7 @@ def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path:
             env={**os.environ, "COLUMNS": "120"},
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     out = proc.stdout
     headers = [line.strip("─ ") for line in out.splitlines() if line.startswith("── ")]
     assert headers == ["user", "planner_agent", "local_agent", "language_agent", "travel_summary_agent"]
@@ -128,5 +131,6 @@ def test_cli_no_stream_prints_whole_messages_once(tmp_path: Path) -> None:
             timeout=120,
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     assert proc.stdout.count("It is noon. TERMINATE") == 1
     assert "Plan Seoul." in proc.stdout
