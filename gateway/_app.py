@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import _chat, _threads, _usage
+from . import _chat, _files, _threads, _usage
 from ._config import GatewayConfig
 from ._db import describe_url
 from ._errors import install_error_handlers
+from ._filestore import FileStore
 from ._limits import BodyLimitMiddleware
 from ._pool import ScenarioPool
 from ._runner import ScenarioRunner
@@ -52,7 +53,10 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
+        files = FileStore(config.files_db_path(), quota_bytes=config.file_quota_bytes)
+        await files.open()
         gw = Gateway(config, active_runner, store)
+        gw.files = gw.queue.files = app.state.files = files
         gw.queue.start()
         if gw.keys.dev_mode:
             _log.warning(_DEV_MODE_BANNER)
@@ -68,6 +72,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         finally:
             await gw.shutdown()
             await active_runner.aclose()
+            await files.close()
             await store.close()
 
     app = FastAPI(title="agentteams gateway", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -75,6 +80,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
     app.include_router(_chat.router)
     app.include_router(_threads.router)
     app.include_router(_usage.router)
+    app.include_router(_files.router)
 
     static = resources.files("gateway") / "static"
     index_html = (static / "index.html").read_text(encoding="utf-8")
@@ -88,5 +94,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=config.max_body_bytes, max_upload_bytes=config.max_file_bytes
+    )
     return app

@@ -28,6 +28,8 @@ class GatewayConfig:
     model: str | None = None
     api_key: str | None = None
     max_body_bytes: int = 1 << 20
+    max_file_bytes: int = 32 << 20  # one upload to POST /v1/files
+    file_quota_bytes: int = 512 << 20  # stored files per key, uploads and run outputs together
     max_messages: int = 256  # per chat request, per thread creation
     max_concurrent_per_key: int = 16
     max_active_runs: int = 256  # runs beyond it wait `queued`
@@ -37,6 +39,16 @@ class GatewayConfig:
 
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()
+
+    def files_db_path(self) -> Path:
+        """The SQLite file of the Files API's metadata: the database itself when it is SQLite.
+
+        Over PostgreSQL it is still a file on this machine (default_db_path()): files are not
+        shared across machines yet."""
+        url = self.resolved_db_url()
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        return self.resolved_db_path() if "://" not in url else default_db_path()
 
     def resolved_db_url(self) -> str:
         """The database every replica shares (a bare path is a SQLite file)."""

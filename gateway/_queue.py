@@ -16,6 +16,7 @@ from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, Turn
 
 from ._auth import Caller
 from ._execution import Execution, RunObserver
+from ._filestore import FileStore, store_run_files
 from ._runner import describe_failure
 from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
@@ -49,6 +50,7 @@ class _ThreadRun:
     run: RunRow
     last_message_of: dict[str, str] = field(default_factory=dict)  # agent -> its newest message id
     seq: int = 0
+    files: FileStore | None = None  # where the files the run's code wrote are kept
 
     async def started(self, execution: Execution) -> None:
         pass  # the claim marked it in_progress
@@ -81,6 +83,10 @@ class _ThreadRun:
             final_id = self.last_message_of.get(result.final_source)
             if final_id is not None:
                 await self.store.set_message_content(final_id, result.final_text)  # without TERMINATE
+            if result.files:
+                await store_run_files(
+                    self.store, self.files, self.run, self.run.key_id, final_id, result.files
+                )
             thread_id = self.run.thread_id
             await self.store.save_state(thread_id, result.state, await self.store.last_seq(thread_id))
         elif outcome == "expired":
@@ -114,6 +120,7 @@ class RunQueue:
         self.store = store
         self.capacity = capacity
         self.running: dict[str, Execution] = {}
+        self.files: FileStore | None = None  # set by the app once its file store is open
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -174,10 +181,12 @@ class RunQueue:
             )
             return
         task, history = found
-        observer = _ThreadRun(self.store, self, run)
+        messages = await self.store.list_messages(run.thread_id)
+        inputs = await self.files.inputs(run.key_id, (m.id for m in messages)) if self.files else []
+        observer = _ThreadRun(self.store, self, run, files=self.files)
         execution = await self.start_run(
             run.assistant_id,
-            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
+            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             Caller(run.key_id, run.user_id),
             kind="thread.run",
             observer=observer,

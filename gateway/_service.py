@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -21,6 +22,9 @@ from ._runner import ScenarioRunner, describe_failure
 from ._states import RunKind
 from ._store import Store
 
+if TYPE_CHECKING:
+    from ._filestore import FileStore
+
 __all__ = ["Gateway", "caller", "gateway", "upstream_error"]
 
 _log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ class Gateway:
         self.slots = asyncio.Semaphore(config.max_active_runs)
         self.executions: set[Execution] = set()
         self.queue = RunQueue(store, self.start, capacity=config.max_active_runs)
+        self.files: FileStore | None = None  # set by the app once its file store is open
 
     def scenario(self, name: str) -> ScenarioInfo:
         """Look a scenario up by name (a name is never used as a path)."""

@@ -56,8 +56,8 @@ _RUN_COLUMNS = (
     " user_id, metadata"
 )
 STOPPED_REPLICA = (
-    "the gateway replica running it stopped (the gateway stopped while this run was ' || status ||"
-    " ': killed, restarted or unreachable); its messages so far are kept and the thread can run again"
+    "the gateway stopped while this run was ' || status || ' (the gateway replica running it stopped:"
+    " killed, restarted or unreachable); its messages so far are kept and the thread can run again"
 )
 
 

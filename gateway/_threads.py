@@ -11,6 +11,7 @@ from openai.types import CompletionUsage
 
 from ._auth import Caller
 from ._errors import GatewayError
+from ._filestore import check_attachments, with_files
 from ._queue import task_and_history
 from ._run_stream import stream_run
 from ._schemas import (
@@ -123,11 +124,13 @@ async def _unlocked(gw: Gateway, thread_id: str) -> None:
 async def _add_messages(gw: Gateway, thread_id: str, messages: list[MessageCreate]) -> list[MessageRow]:
     added = []
     for m in messages:
-        if m.attachments:
-            raise GatewayError(400, "attachments are not supported", "attachments_not_supported")
+        thread = await gw.store.get_thread(thread_id) if m.attachments else None
+        file_ids = await check_attachments(gw.files, thread.key_id if thread else "", m.attachments)
         added.append(
             await gw.store.add_message(thread_id, m.role, content_text(m.content), metadata=m.metadata)
         )
+        if file_ids and gw.files is not None:
+            await gw.files.attach(added[-1].id, [(f, "attachment") for f in file_ids])
     return added
 
 
@@ -188,7 +191,7 @@ async def create_message(thread_id: str, body: MessageCreate, gw: GatewayDep, wh
     await _thread(gw, thread_id, who)
     await _unlocked(gw, thread_id)
     (row,) = await _add_messages(gw, thread_id, [body])
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 @router.get("/{thread_id}/messages")
@@ -206,7 +209,7 @@ async def list_messages(
     rows = await gw.store.list_messages(
         thread_id, limit=limit + 1, order=order, after=after, before=before, run_id=run_id
     )
-    return _list([message_out(r) for r in rows[:limit]], len(rows) > limit)
+    return _list(await with_files(gw.files, [message_out(r) for r in rows[:limit]]), len(rows) > limit)
 
 
 @router.get("/{thread_id}/messages/{message_id}")
@@ -215,7 +218,7 @@ async def get_message(thread_id: str, message_id: str, gw: GatewayDep, who: Call
     row = await gw.store.get_message(thread_id, message_id)
     if row is None:
         raise GatewayError(404, f"No message found with id '{message_id}'.", "message_not_found")
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 # ---- runs ------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ async def test_a_stopped_replicas_runs_fail_with_the_reason(two: tuple[Store, St
     assert await a.sweep() == 1
     row = await a.get_run(tid, run_id)
     assert row is not None and row.status == "failed" and row.last_error_message is not None
-    assert row.last_error_message.startswith("the gateway replica running it stopped")
+    assert "(the gateway replica running it stopped: killed" in row.last_error_message
     await b.finish_run(run_id, "completed", usage=None)  # too late: the failure stands
     row = await a.get_run(tid, run_id)
     assert row is not None and row.status == "failed"
