@@ -82,13 +82,30 @@ def start_gateway(
         time.sleep(0.05)
 
 
+KIND = "chat"  # or "thread": streamed thread runs (POST /v1/threads/runs, stream: true), via the queue
+
+
 async def run_batch(url: str, n: int) -> float:
     body = json.dumps({"model": SCENARIO, "messages": [{"role": "user", "content": TASK}]})
+    thread_body = json.dumps(
+        {
+            "assistant_id": SCENARIO,
+            "stream": True,
+            "thread": {"messages": [{"role": "user", "content": TASK}]},
+        }
+    )
     headers = {"content-type": "application/json", "authorization": "Bearer bench"}
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
 
         async def one() -> None:
+            if KIND == "thread":
+                async with session.post(
+                    f"{url}/v1/threads/runs", data=thread_body, headers=headers
+                ) as response:
+                    events = await response.text()
+                assert response.status == 200 and "event: thread.run.completed" in events, events[-500:]
+                return
             async with session.post(f"{url}/v1/chat/completions", data=body, headers=headers) as response:
                 answer = await response.json()
             assert response.status == 200 and answer["choices"][0]["message"]["content"], answer
@@ -199,6 +216,12 @@ def main(argv: list[str]) -> int:
         default=",".join(LAYOUTS),
         help=f"gateway layouts to compare, of {', '.join(LAYOUTS)} (default all)",
     )
+    parser.add_argument(
+        "--kind",
+        choices=["chat", "thread"],
+        default="chat",
+        help="chat completions, or streamed thread runs through the database's run queue",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="batches per N; the median is reported")
     parser.add_argument("--latency", type=float, default=0.2, help="scripted model latency per call, s")
     parser.add_argument(
@@ -209,6 +232,8 @@ def main(argv: list[str]) -> int:
         help="serve this scenario directory first (e.g. a travel_planning variant)",
     )
     args = parser.parse_args(argv)
+    global KIND
+    KIND = args.kind
     sizes = [int(x) for x in args.n.split(",")]
     rows: list[list[Any]] = []
     results: list[dict[str, Any]] = []
@@ -243,7 +268,8 @@ def main(argv: list[str]) -> int:
                     proc.terminate()
                     proc.wait(30)
     print_table(
-        f"gateway: {SCENARIO} via /v1/chat/completions, scripted model {args.latency * 1000:.0f} ms/call, "
+        f"gateway: {SCENARIO} via {'/v1/chat/completions' if KIND == 'chat' else 'streamed thread runs'},"
+        f" scripted model {args.latency * 1000:.0f} ms/call, "
         f"median of {args.repeat}",
         [
             "layout",
@@ -260,9 +286,10 @@ def main(argv: list[str]) -> int:
     )
     floor = statistics.median(asyncio.run(autogen_alone_ms()) for _ in range(3))
     path = write_json(
-        "gateway",
+        "gateway" if KIND == "chat" else "gateway-threads",
         {
             "scenario": SCENARIO,
+            "kind": KIND,
             "latency_s": args.latency,
             "cpus": os.cpu_count(),
             "results": results,
