@@ -1,20 +1,49 @@
 """Model clients and AssistantAgents from their specs."""
 
-from agents._build import DEFAULT_SYSTEM_MESSAGE, build_agent
-from agents._context import RoleLastContext, bounded_context
-from agents._metered import MeteredClient, UsageLedger
-from agents._model_client import ResolvedModel, build_model_client, resolve_model_info
-from agents._usage import Usage
-from agents.spec import (
-    AgentSpec,
-    ContextSpec,
-    LastNContext,
-    ModelInfoSpec,
-    ModelOptions,
-    ModelSpec,
-    PromptLayout,
-    UnboundedContext,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents._build import DEFAULT_SYSTEM_MESSAGE, build_agent
+    from agents._context import RoleLastContext, bounded_context
+    from agents._metered import MeteredClient, UsageLedger
+    from agents._model_client import ResolvedModel, build_model_client, resolve_model_info
+    from agents._usage import Usage
+    from agents.spec import (
+        AgentSpec,
+        ContextSpec,
+        LastNContext,
+        ModelInfoSpec,
+        ModelOptions,
+        ModelSpec,
+        PromptLayout,
+        UnboundedContext,
+    )
+
+# name -> module: imported on first use, so that `import agents.spec` (and the CLI's
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "DEFAULT_SYSTEM_MESSAGE": "agents._build",
+    "build_agent": "agents._build",
+    "RoleLastContext": "agents._context",
+    "bounded_context": "agents._context",
+    "MeteredClient": "agents._metered",
+    "UsageLedger": "agents._metered",
+    "ResolvedModel": "agents._model_client",
+    "build_model_client": "agents._model_client",
+    "resolve_model_info": "agents._model_client",
+    "Usage": "agents._usage",
+    "AgentSpec": "agents.spec",
+    "ContextSpec": "agents.spec",
+    "LastNContext": "agents.spec",
+    "ModelInfoSpec": "agents.spec",
+    "ModelOptions": "agents.spec",
+    "ModelSpec": "agents.spec",
+    "PromptLayout": "agents.spec",
+    "UnboundedContext": "agents.spec",
+}
 
 __all__ = [
     "DEFAULT_SYSTEM_MESSAGE",
@@ -36,3 +65,11 @@ __all__ = [
     "build_model_client",
     "resolve_model_info",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

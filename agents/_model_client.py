@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from autogen_core import CancellationToken
@@ -14,7 +14,7 @@ from autogen_ext.models.openai import OpenAIChatCompletionClient
 from openai import DefaultAioHttpClient
 
 from agents._direct_chat import DirectChatOpenAI
-from agents.spec import ModelInfoSpec, ModelSpec, ResolvedPromptLayout
+from agents.spec import ModelInfoSpec, ModelOptions, ModelSpec, ResolvedPromptLayout
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ class ResolvedModel:
     api_key: str
     info: ModelInfo
     prompt_layout: ResolvedPromptLayout
+    engine: str | None = None  # "llamacpp" | "vllm" | None (another server)
+    sampling: Mapping[str, float | int] = field(default_factory=dict)  # the profile's, engine names
 
 
 def resolve_model_info(name: str, spec: ModelSpec, model_id: str) -> tuple[ModelInfo, ResolvedPromptLayout]:
@@ -109,8 +111,40 @@ class _ModelClient(OpenAIChatCompletionClient):
         )
 
 
+# our option name -> the engine's request field, for options OpenAI's API does not have
+_ENGINE_FIELDS = {"repetition_penalty": {"llamacpp": "repeat_penalty", "vllm": "repetition_penalty"}}
+
+
+def request_options(resolved: ResolvedModel, spec: ModelSpec) -> dict[str, Any]:
+    """The scenario's options over the profile's sampling defaults, in the engine's field names.
+
+    OpenAI's own fields go as create arguments, the engine's extras in `extra_body`; an
+    engine-only option on a server that is neither llama.cpp nor vLLM is left out (logged).
+    """
+    options: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in resolved.sampling.items():
+        openai_field = key in ModelOptions.model_fields and key not in _ENGINE_FIELDS
+        (options if openai_field else extra)[key] = value
+    for key, value in spec.options.model_dump(exclude_none=True).items():
+        if key not in _ENGINE_FIELDS:
+            options[key] = value
+        elif resolved.engine in _ENGINE_FIELDS[key]:
+            extra[_ENGINE_FIELDS[key][resolved.engine]] = value
+        else:
+            logger.info(
+                "models.%s.options.%s is not sent: %s is neither llama.cpp nor vLLM",
+                resolved.name,
+                key,
+                resolved.base_url,
+            )
+    if extra:
+        options["extra_body"] = extra
+    return options
+
+
 def build_model_client(resolved: ResolvedModel, spec: ModelSpec) -> OpenAIChatCompletionClient:
-    options = spec.options.model_dump(exclude_none=True)
+    options = request_options(resolved, spec)
     return _ModelClient(
         model=resolved.model,
         base_url=resolved.base_url,

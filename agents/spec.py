@@ -25,6 +25,13 @@ class ModelOptions(_Spec):
     seed: int | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    repetition_penalty: float | None = Field(
+        default=None,
+        gt=0,
+        le=2,
+        description="1: off; above 1 discourages repeating recent tokens. Sent as llama.cpp's "
+        "repeat_penalty or vLLM's repetition_penalty. Unset: the served model's profile default.",
+    )
     stop: list[str] | None = None
 
 

@@ -3,7 +3,10 @@
 Compares, per turn: raw OpenAI SDK calls; the travel team built by hand from bare AutoGen
 objects; the same team built from YAML. Then the cost per turn at message 10, 100 and 400
 of one long conversation (bounded context keeps it flat), and scenario load/open time.
-Medians over repeats; the machine is shared, so read ratios, not absolutes.
+First, the start time of the quick commands (`scenarios list`, `validate`, `serving status`,
+...) in fresh interpreters beside `python -c "import pydantic"`, interleaved in one run
+(`--starts-only` measures just these). Medians over repeats; the machine is shared, so read
+ratios, not absolutes.
 """
 
 from __future__ import annotations
@@ -11,8 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from autogen_agentchat.agents import AssistantAgent
@@ -186,14 +195,85 @@ async def run(repeats: int, turns: int, long_turns: int) -> dict[str, Any]:
     }
 
 
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE = ("python -c 'import pydantic'", ["-c", "import pydantic"])
+START_COMMANDS = [
+    ("python -c pass", ["-c", "pass"]),
+    BASELINE,
+    ("python -m scenarios list", ["-m", "scenarios", "list"]),
+    (
+        "python -m scenarios validate travel_planning.yaml",
+        ["-m", "scenarios", "validate", "scenarios/travel_planning.yaml"],
+    ),
+    ("python -m scenarios schema", ["-m", "scenarios", "schema"]),
+    ("python -m scenarios --help", ["-m", "scenarios", "--help"]),
+    ("python -m serving status", ["-m", "serving", "status"]),
+    ("python -m serving down", ["-m", "serving", "down"]),
+    ("python -m serving --help", ["-m", "serving", "--help"]),
+    ("python -m gateway --help", ["-m", "gateway", "--help"]),
+]
+
+
+def start_times(repeats: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU seconds of each command, from exec to exit, in interleaved rounds.
+
+    CPU time (user + system of the child) is the steadier number on a loaded machine: waiting
+    for a core does not count. `serving status/down` look at a private state directory, so no
+    server of anyone else is touched.
+    """
+    wall: dict[str, list[float]] = {label: [] for label, _ in START_COMMANDS}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in START_COMMANDS}
+    with tempfile.TemporaryDirectory() as runtime:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "AGENTTEAMS_RUNTIME_DIR": runtime}
+        for _ in range(repeats):
+            for label, argv in START_COMMANDS:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
+                subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, check=False)
+                wall[label].append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[label].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {
+        label: {"wall_s": statistics.median(wall[label]), "cpu_s": statistics.median(cpu[label])}
+        for label in wall
+    }
+
+
+def print_starts(starts: dict[str, dict[str, float]], repeats: int) -> None:
+    base = starts[BASELINE[0]]
+    print_table(
+        f"start time of quick commands (fresh interpreter, median of {repeats}, interleaved)",
+        ["command", "wall ms", "vs import pydantic", "CPU ms", "vs import pydantic", "target"],
+        [
+            [
+                label,
+                t["wall_s"] * 1000,
+                f"{t['wall_s'] / base['wall_s']:.2f}x",
+                t["cpu_s"] * 1000,
+                f"{t['cpu_s'] / base['cpu_s']:.2f}x",
+                "" if label in ("python -c pass", BASELINE[0]) else "<= 3x",
+            ]
+            for label, t in starts.items()
+        ],
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench overhead")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--turns", type=int, default=40, help="agent turns per run")
     parser.add_argument("--long-turns", type=int, default=400, help="length of the long conversation")
+    parser.add_argument("--start-repeats", type=int, default=7, help="runs of each quick command")
+    parser.add_argument("--starts-only", action="store_true", help="measure only the quick commands")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    starts = start_times(args.start_repeats)
+    print_starts(starts, args.start_repeats)
+    if args.starts_only:
+        print(f"wrote {write_json('overhead_starts', {'start_s': starts, 'repeats': args.start_repeats})}")
+        return 0
     data = asyncio.run(run(args.repeats, args.turns, args.long_turns))
+    data["start_s"] = starts
     per = data["ms_per_turn"]
     print_table(
         f"ms per agent turn (median of {args.repeats} runs x {args.turns} turns, "

@@ -8,8 +8,32 @@ persistent threads and runs, bearer keys and a live web playground at `/`.
 Runs are described by `teams.events` (RunRequest in, RunEvent out); a ScenarioRunner runs them.
 """
 
-from ._app import create_app
-from ._config import GatewayConfig, default_db_path
-from ._runner import RemoteRunError, ScenarioRunner
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway._app import create_app
+    from gateway._config import GatewayConfig, default_db_path
+    from gateway._runner import RemoteRunError, ScenarioRunner
+
+# name -> module: imported on first use, so that `import gateway.spec` (and the CLI's
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "create_app": "gateway._app",
+    "GatewayConfig": "gateway._config",
+    "default_db_path": "gateway._config",
+    "RemoteRunError": "gateway._runner",
+    "ScenarioRunner": "gateway._runner",
+}
 
 __all__ = ["GatewayConfig", "RemoteRunError", "ScenarioRunner", "create_app", "default_db_path"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -1,7 +1,24 @@
 """MCP servers: the session pool that shares one session per declared server."""
 
-from mcp_servers._pool import McpSessionPool, McpStartError, SharedMcpServer
-from mcp_servers.spec import HttpServerSpec, McpServerSpec, StdioServerSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp_servers._pool import McpSessionPool, McpStartError, SharedMcpServer
+    from mcp_servers.spec import HttpServerSpec, McpServerSpec, StdioServerSpec
+
+# name -> module: imported on first use, so that `import mcp_servers.spec` (and the CLI's
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "McpSessionPool": "mcp_servers._pool",
+    "McpStartError": "mcp_servers._pool",
+    "SharedMcpServer": "mcp_servers._pool",
+    "HttpServerSpec": "mcp_servers.spec",
+    "McpServerSpec": "mcp_servers.spec",
+    "StdioServerSpec": "mcp_servers.spec",
+}
 
 __all__ = [
     "HttpServerSpec",
@@ -11,3 +28,11 @@ __all__ = [
     "SharedMcpServer",
     "StdioServerSpec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

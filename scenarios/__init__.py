@@ -5,11 +5,33 @@ async with load_scenario("travel_planning") as scenario:
     result = await scenario.run("Plan a 3 day trip to Nepal.")
 """
 
-from scenarios._errors import ScenarioError
-from scenarios._loader import ScenarioInfo, list_scenarios
-from scenarios._runtime import Scenario, load_scenario
-from scenarios.spec import ScenarioSpec, json_schema
-from teams import RunEvent, RunResult, Turn, Usage
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scenarios._errors import ScenarioError
+    from scenarios._loader import ScenarioInfo, list_scenarios
+    from scenarios._runtime import Scenario, load_scenario
+    from scenarios.spec import ScenarioSpec, json_schema
+    from teams import RunEvent, RunResult, Turn, Usage
+
+# name -> module: imported on first use, so that `import scenarios.spec` (and the CLI's
+# quick commands) need none of the heavy libraries the builders use
+_EXPORTS = {
+    "ScenarioError": "scenarios._errors",
+    "ScenarioInfo": "scenarios._loader",
+    "list_scenarios": "scenarios._loader",
+    "Scenario": "scenarios._runtime",
+    "load_scenario": "scenarios._runtime",
+    "ScenarioSpec": "scenarios.spec",
+    "json_schema": "scenarios.spec",
+    "RunEvent": "teams",
+    "RunResult": "teams",
+    "Turn": "teams",
+    "Usage": "teams",
+}
 
 __all__ = [
     "RunEvent",
@@ -24,3 +46,11 @@ __all__ = [
     "list_scenarios",
     "load_scenario",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
 from agentteams import AgentTeamsError
-from scenarios._console import ConsoleView, TranscriptWriter
-from scenarios._errors import ScenarioError
-from scenarios._loader import list_scenarios, read_spec, scenario_path
-from scenarios._runtime import load_scenario
-from scenarios.spec import json_schema
-from teams import RunResult
+
+# `--help` imports only argparse; `list`, `validate`, `schema` add pydantic and the YAML
+# reader; `run` and `index` import AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -39,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--transcript", type=Path, metavar="FILE", help="write every event as JSON lines")
     run.add_argument("--max-messages", type=int, metavar="N", help="safety cap on agent messages")
     run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where files the code writes are saved (default: a new folder here)",
+    )
+    run.add_argument(
         "--scenarios", action="append", default=[], metavar="DIR", help="extra scenario directory"
     )
     run.add_argument("-v", "--verbose", action="store_true", help="log what happens underneath")
@@ -50,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", help="YAML files or scenario names")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+
+    index = sub.add_parser("index", help="build or refresh the knowledge bases a scenario declares")
+    index.add_argument("scenario", help="a scenario name or a YAML file")
+    index.add_argument("--base-url", help="embedding endpoint (default: the scenario's, or auto)")
+    index.add_argument("--api-key", help="API key for the embedding endpoint")
+    index.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    index.add_argument("--scenarios", action="append", default=[], metavar="DIR")
     return parser
 
 
@@ -72,6 +78,7 @@ def _setup_logging(verbose: bool) -> None:
     handler.setFormatter(_LogFormat(verbose))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("serving").setLevel(logging.INFO)
+    logging.getLogger("mcp_servers.search").setLevel(logging.INFO)
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
     else:
@@ -80,6 +87,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from scenarios._console import ConsoleView, TranscriptWriter
+    from scenarios._runtime import load_scenario
+    from teams import RunResult
+
     scenario = load_scenario(
         args.scenario,
         base_url=args.base_url,
@@ -94,9 +107,12 @@ async def _run(args: argparse.Namespace) -> int:
         if args.transcript:
             transcript = TranscriptWriter(files.enter_context(args.transcript.open("w", encoding="utf-8")))
         view.console.print(f"[bold]{scenario.name}[/bold]: {args.task or scenario.spec.task or ''}")
+        out = output_dir(args.out, scenario.name) if scenario.spec.uses_code() else None
+        if out is not None:
+            view.console.print(f"Files go to {out}", highlight=False)
         async with scenario:
             result: RunResult | None = None
-            async for event in scenario.run_stream(args.task):
+            async for event in scenario.run_stream(args.task, output_dir=out):
                 view.show(event)
                 if transcript:
                     transcript.write(event)
@@ -105,7 +121,22 @@ async def _run(args: argparse.Namespace) -> int:
     return 0 if result is not None else EXIT_RUN_FAILED
 
 
+def output_dir(given: Path | None, name: str) -> Path:
+    """`--out DIR`, or a new folder `NAME-output-N` in the current directory."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return given
+    n = 1
+    while (candidate := Path(f"{name}-output-{n}")).exists():
+        n += 1
+    candidate.mkdir()
+    return candidate
+
+
 def _validate(paths: Sequence[str]) -> int:
+    from scenarios._errors import ScenarioError
+    from scenarios._loader import read_spec, scenario_path
+
     failed = 0
     for name in paths:
         try:
@@ -122,6 +153,9 @@ def _validate(paths: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from scenarios._loader import list_scenarios
+    from scenarios.spec import json_schema
+
     try:
         if args.command == "list":
             for info in list_scenarios(args.scenarios):
@@ -132,6 +166,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             print(json.dumps(json_schema(), indent=2))
             return 0
+    except AgentTeamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rich.console import Console
+
+    try:
+        if args.command == "index":
+            from scenarios._knowledge import index_scenario
+            from scenarios._loader import read_spec, scenario_path
+
+            _setup_logging(False)
+            loaded = read_spec(scenario_path(args.scenario, args.scenarios))
+            return asyncio.run(
+                index_scenario(loaded, base_url=args.base_url, api_key=args.api_key, rebuild=args.rebuild)
+            )
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
     except AgentTeamsError as exc:

@@ -85,14 +85,25 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _branches(annotation: Any) -> list[Any]:
+    """The alternatives of an annotation, unions and Annotated flattened at any depth."""
     annotation = _unwrap(annotation)
     if get_origin(annotation) in (Union, types.UnionType):
-        return [_unwrap(a) for a in get_args(annotation) if a is not type(None)]
+        return [b for a in get_args(annotation) if a is not type(None) for b in _branches(a)]
     return [annotation]
 
 
-def model_at(root: type[BaseModel], path: Path, data: Any) -> type[BaseModel] | None:
-    """The spec model describing the mapping at `path`, following lists, dicts and tagged unions."""
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    return [b for b in _branches(annotation) if isinstance(b, type) and issubclass(b, BaseModel)]
+
+
+def union_tag(model: type[BaseModel]) -> list[str]:
+    """The `type:` values that select `model` in a discriminated union (none if it has no tag)."""
+    field = model.model_fields.get("type")
+    return [str(t) for t in get_args(_unwrap(field.annotation))] if field is not None else []
+
+
+def annotation_at(root: type[BaseModel], path: Path, data: Any) -> Any:
+    """The type of the value at `path`, following fields, lists, dicts and tagged unions."""
     annotation: Any = root
     node = data
     for segment in path:
@@ -105,7 +116,17 @@ def model_at(root: type[BaseModel], path: Path, data: Any) -> type[BaseModel] | 
                 return None
             annotation = get_args(container)[-1]
         node = node[segment] if isinstance(node, dict | list) and _has(node, segment) else None  # type: ignore[index]
-    return _pick_model(annotation, node)
+    return annotation
+
+
+def model_at(root: type[BaseModel], path: Path, data: Any) -> type[BaseModel] | None:
+    """The spec model describing the mapping at `path` (the branch its `type:` selects)."""
+    return _pick_model(annotation_at(root, path, data), _node(data, path))
+
+
+def models_at(root: type[BaseModel], path: Path, data: Any) -> list[type[BaseModel]]:
+    """Every model the value at `path` may be (all branches of a union)."""
+    return _models(annotation_at(root, path, data))
 
 
 def _has(node: dict[str, Any] | list[Any], segment: str | int) -> bool:
@@ -115,27 +136,18 @@ def _has(node: dict[str, Any] | list[Any], segment: str | int) -> bool:
 
 
 def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
-    models = [b for b in _branches(annotation) if isinstance(b, type) and issubclass(b, BaseModel)]
+    models = _models(annotation)
     if len(models) > 1 and isinstance(node, dict):
         for model in models:
-            field = model.model_fields.get("type")
-            if field is not None and node.get("type") in get_args(field.annotation):
+            if str(node.get("type")) in union_tag(model):
                 return model
     return models[0] if models else None
 
 
-def _union_tags(root: type[BaseModel], path: Path, data: Any) -> list[str]:
-    parent = model_at(root, path[:-1], data)
-    if parent is None:
-        return []
-    field = parent.model_fields.get(str(path[-1])) if path else None
-    if field is None:
-        return []
-    tags: list[str] = []
-    for branch in _branches(field.annotation):
-        if isinstance(branch, type) and issubclass(branch, BaseModel) and "type" in branch.model_fields:
-            tags.extend(str(t) for t in get_args(branch.model_fields["type"].annotation))
-    return tags
+def unknown_key(key: str, where: str, fields: list[str]) -> str:
+    """The one message for a key that no model at this place has."""
+    expected = f" (expected one of {', '.join(fields)}{did_you_mean(key, fields)})" if fields else ""
+    return f"unknown key {key!r} in {where}{expected}"
 
 
 def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -> tuple[str, Path, bool]:
@@ -149,21 +161,14 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
 
     if kind == "extra_forbidden":
         model = model_at(root, path[:-1], doc.data)
-        fields = list(model.model_fields) if model else []
-        expected = f" (expected one of {', '.join(fields)}{did_you_mean(key, fields)})" if fields else ""
-        return f"unknown key {key!r} in {where}{expected}", path, True
+        return unknown_key(key, where, list(model.model_fields) if model else []), path, True
     if kind == "missing":
         return f"missing required key {key!r} in {where}", path[:-1], True
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
+    if kind == "union_tag_not_found":
+        return _tag_not_found(root, path, doc.data)
+    if kind == "union_tag_invalid":
         tags = [t.strip("'") for t in str(ctx.get("expected_tags", "")).split(", ") if t]
         field_name = key
-        if kind == "union_tag_not_found":
-            return (
-                f"missing required key 'type' in {'.'.join(map(str, path)) or field_name} "
-                f"(expected one of {', '.join(tags)})",
-                path,
-                True,
-            )
         tag = str(ctx.get("tag", ""))
         return (
             f"unknown {'.'.join(map(str, path)) or field_name} type {tag!r} "
@@ -199,6 +204,29 @@ def describe(error: ErrorDetails, root: type[BaseModel], doc: LocatedDocument) -
     if kind == "value_error":
         return f"{'.'.join(map(str, path)) or 'scenario'}: {message}", path, False
     return f"bad value {_shown(value)} for {key!r}: {message}", path, False
+
+
+def _tag_not_found(root: type[BaseModel], path: Path, data: Any) -> tuple[str, Path, bool]:
+    """A mapping of a tagged union without `type:`: often `type` itself is misspelt."""
+    branches = models_at(root, path, data)
+    tags = [t for model in branches for t in union_tag(model)]
+    fields = list(dict.fromkeys(f for model in branches for f in model.model_fields))
+    where = ".".join(map(str, path)) or "the scenario"
+    node = _node(data, path)
+    keys = [str(k) for k in node] if isinstance(node, dict) else []
+    unknown = [k for k in keys if k not in fields]
+    typo = next((k for k in unknown if did_you_mean(k, ["type"])), None)
+    if typo is not None:
+        return unknown_key(typo, where, fields), (*path, typo), True
+    return f"missing required key 'type' in {where} (expected one of {', '.join(tags)})", path, True
+
+
+def _node(data: Any, path: Path) -> Any:
+    for segment in path:
+        if not isinstance(data, dict | list) or not _has(data, segment):
+            return None
+        data = data[segment]  # type: ignore[index]
+    return data
 
 
 def from_validation_error(

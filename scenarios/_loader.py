@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from scenarios._errors import ScenarioError, from_validation_error
 from scenarios._yaml import LocatedDocument, YamlProblem, parse
 from scenarios.spec import ScenarioSpec, SpecProblem, did_you_mean
-from tools import ToolImportError, build_function_tool
 
 BUILTIN_DIR = Path(__file__).parent
 SUFFIXES = (".yaml", ".yml")
@@ -118,6 +117,10 @@ def _located(loaded: LoadedSpec, problem: SpecProblem) -> ScenarioError:
 
 
 def _check_python_tools(loaded: LoadedSpec) -> None:
+    if not loaded.spec.tools:
+        return
+    from tools import ToolImportError, build_function_tool  # builds AutoGen FunctionTools
+
     for name, tool in loaded.spec.tools.items():
         try:
             build_function_tool(name, tool)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,11 +29,13 @@ from agents import (
 from agents.spec import ResolvedPromptLayout
 from agentteams import AgentTeamsError
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
+from scenarios._code import open_sandbox
 from scenarios._errors import ScenarioError
+from scenarios._knowledge import open_knowledge_tools
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
-from serving import Endpoint, open_endpoint, server_down
+from serving import Endpoint, detect_engine, model_info_for, open_endpoint, server_down
 from teams import ModelServerUnavailable, RunEvent, RunResult, Turn, build_team, stream_team
-from tools import build_function_tool
+from tools import CODE_TOOL, CodeSession, InputFile, Sandbox, build_function_tool
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Scenario:
         self._resolved: dict[str, ResolvedModel] = {}
         self._pool: McpSessionPool | None = None
         self._python_tools: dict[str, BaseTool[Any, Any]] = {}
+        self._sandbox: Sandbox | None = None
 
     @property
     def name(self) -> str:
@@ -86,6 +91,7 @@ class Scenario:
             raise RuntimeError(f"scenario {self.name!r} is already open")
         stack = AsyncExitStack()
         try:
+            self._sandbox = await open_sandbox(self._loaded) if self.spec.uses_code() else None
             await self._open_models(stack)
             await self._open_mcp(stack)
             self._python_tools = {
@@ -94,6 +100,9 @@ class Scenario:
                 for name in agent.tools
                 if name not in self.spec.mcp_servers and (tool_spec := self.spec.python_tool(name))
             }
+            self._python_tools.update(
+                await open_knowledge_tools(self._loaded, self._resolved, self._overrides, stack)
+            )
         except BaseException:
             await stack.aclose()
             raise
@@ -111,7 +120,7 @@ class Scenario:
 
     async def _open_models(self, stack: AsyncExitStack) -> None:
         base_override, model_override, key_override = self._overrides
-        endpoints: dict[tuple[str, str, str], Endpoint] = {}
+        endpoints: dict[tuple[str, str, str], tuple[Endpoint, str | None]] = {}
         for name in self.spec.used_model_names():
             spec = self.spec.models[name]
             triple = (
@@ -120,10 +129,14 @@ class Scenario:
                 key_override or spec.api_key,
             )
             if triple not in endpoints:
-                endpoints[triple] = await stack.enter_async_context(open_endpoint(*triple))
-            endpoint = endpoints[triple]
+                endpoint = await stack.enter_async_context(open_endpoint(*triple))
+                endpoints[triple] = (endpoint, await detect_engine(endpoint.base_url, endpoint.api_key))
+            endpoint, engine = endpoints[triple]
             info, layout = resolve_model_info(name, spec, endpoint.model)
-            resolved = ResolvedModel(name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout)
+            sampling = model_info_for(endpoint.model).sampling_for(engine)
+            resolved = ResolvedModel(
+                name, endpoint.base_url, endpoint.model, endpoint.api_key, info, layout, engine, sampling
+            )
             client = build_model_client(resolved, spec)
             stack.push_async_callback(client.close)
             self._clients[name] = client
@@ -142,10 +155,12 @@ class Scenario:
         stack.push_async_callback(pool.close)
         self._pool = pool
 
-    def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
+    def _workbenches(self, agent: AgentSpec, code: CodeSession | None = None) -> list[Workbench]:
         pool = self._pool
         workbenches: list[Workbench] = [pool[t] for t in agent.tools if pool is not None and t in pool]
         python_tools = [self._python_tools[t] for t in agent.tools if t in self._python_tools]
+        if code is not None and CODE_TOOL in agent.tools:
+            python_tools.append(code.tool(agent.name))
         if python_tools:
             workbenches.append(StaticWorkbench(python_tools))
         return workbenches
@@ -175,6 +190,8 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = False,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> RunResult:
         """Run the team to its end. Tokens are not streamed unless asked: nobody sees them."""
         result: RunResult | None = None
@@ -184,6 +201,8 @@ class Scenario:
             state=state,
             cancellation_token=cancellation_token,
             stream_tokens=stream_tokens,
+            files=files,
+            output_dir=output_dir,
         ):
             if isinstance(item, RunResult):
                 result = item
@@ -198,15 +217,41 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = None,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Every event of one run as it happens (see `teams.events`), then the RunResult.
 
         `stream_tokens`: None follows each agent's `streaming:`; False sends whole messages
         only (cheaper: each token is otherwise an event through AutoGen's runtime).
+        `files` appear in the code interpreter's working directory; what its code writes is
+        in `RunResult.files` (and saved under `output_dir` when given).
         """
         if self._stack is None:
             raise RuntimeError("open the scenario first: `async with load_scenario(...) as scenario:`")
         messages = self._task_messages(task, history)
+        code = (
+            CodeSession(self._sandbox, inputs=files, output_dir=Path(output_dir) if output_dir else None)
+            if self._sandbox is not None
+            else None
+        )
+        try:
+            async for item in self._run_stream(messages, state, cancellation_token, stream_tokens, code):
+                if isinstance(item, RunResult) and code is not None:
+                    item = dataclasses.replace(item, files=tuple(code.files))
+                yield item
+        finally:
+            if code is not None:
+                code.close()
+
+    async def _run_stream(
+        self,
+        messages: list[BaseChatMessage],
+        state: dict[str, Any] | None,
+        cancellation_token: CancellationToken | None,
+        stream_tokens: bool | None,
+        code: CodeSession | None,
+    ) -> AsyncIterator[RunEvent]:
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
         by_name = {a.name: a for a in self.spec.agents}
@@ -215,7 +260,7 @@ class Scenario:
             build_agent(
                 by_name[name],
                 MeteredClient(self._clients[by_name[name].model], ledger, name),
-                workbenches=self._workbenches(by_name[name]),
+                workbenches=self._workbenches(by_name[name], code),
                 prompt_layout=self._layout(by_name[name]),
                 stream_tokens=stream_tokens,
                 team_roles=roles,
@@ -227,7 +272,13 @@ class Scenario:
             if team_spec.type == "selector"
             else None
         )
-        team = build_team(team_spec, agents, selector_client=selector, max_messages=self._max_messages)
+        team = build_team(
+            team_spec,
+            agents,
+            selector_client=selector,
+            selector_engine=self._resolved[team_spec.model].engine if team_spec.type == "selector" else None,
+            max_messages=self._max_messages,
+        )
         if state:
             await team.load_state(state)
         try:

@@ -8,11 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+import yaml
 
 from agentteams import UserError
+
+# PyYAML's composer in C (libyaml) gives every node its line and column; ruamel's round-trip
+# loader did the same in pure python at ten times the cost of `scenarios validate`'s start
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALARS = yaml.constructor.SafeConstructor()
 
 Path = tuple[str | int, ...]
 Position = tuple[int, int]  # 1-based line and column
@@ -49,39 +52,49 @@ class LocatedDocument:
 
 def parse(text: str, environ: Mapping[str, str] | None = None) -> LocatedDocument:
     """Parse YAML text, expanding ${VAR} and ${VAR:-default} in string values."""
-    yaml = YAML(typ="rt")
     try:
-        raw = yaml.load(text)
-    except MarkedYAMLError as exc:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise YamlProblem(f"YAML syntax error: {exc.problem or exc.context}", position) from exc
     doc = LocatedDocument(data=None)
     env = os.environ if environ is None else environ
-    doc.data = _convert(raw, (), doc, env, (1, 1))
+    doc.data = None if root is None else _convert(root, (), doc, env)
     return doc
 
 
-def _convert(node: Any, path: Path, doc: LocatedDocument, env: Mapping[str, str], here: Position) -> Any:
-    if isinstance(node, CommentedMap):
-        out: dict[Any, Any] = {}
-        for key, value in node.items():
-            key_line, key_col, value_line, value_col = node.lc.data[key]
-            child = (*path, str(key))
-            doc.keys[child] = (key_line + 1, key_col + 1)
-            doc.values[child] = (value_line + 1, value_col + 1)
-            out[str(key)] = _convert(value, child, doc, env, doc.values[child])
+def _at(node: yaml.Node) -> Position:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _convert(node: yaml.Node, path: Path, doc: LocatedDocument, env: Mapping[str, str]) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node)) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+            child = (*path, key)
+            if key in out:
+                raise YamlProblem(f"duplicate key {key!r} (it is already set above)", _at(key_node))
+            doc.keys[child] = _at(key_node)
+            doc.values[child] = _at(value_node)
+            out[key] = _convert(value_node, child, doc, env)
         return out
-    if isinstance(node, CommentedSeq):
+    if isinstance(node, yaml.SequenceNode):
         items = []
-        for index, value in enumerate(node):
-            line, col = node.lc.data[index]
-            doc.values[(*path, index)] = (line + 1, col + 1)
-            items.append(_convert(value, (*path, index), doc, env, (line + 1, col + 1)))
+        for index, item in enumerate(node.value):
+            doc.values[(*path, index)] = _at(item)
+            items.append(_convert(item, (*path, index), doc, env))
         return items
-    if isinstance(node, str):
-        return _expand(str(node), env, here)
-    return node
+    value = _scalar(node)
+    return _expand(value, env, _at(node)) if isinstance(value, str) else value
+
+
+def _scalar(node: yaml.Node) -> Any:
+    try:
+        return _SCALARS.construct_object(node)
+    except yaml.constructor.ConstructorError as exc:
+        raise YamlProblem(f"YAML error: {exc.problem}", _at(node)) from exc
 
 
 def _expand(value: str, env: Mapping[str, str], position: Position) -> str:

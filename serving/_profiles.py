@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +12,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 
+from serving._wire import Capability
+
 PromptLayout = Literal["shared_prefix", "system_first"]
+Engine = Literal["llamacpp", "vllm"]  # as each server names itself in GET /v1/models `owned_by`
+# request-body fields in the engine's own names, e.g. {repeat_penalty: 1.1} for llama.cpp
+Sampling = dict[Engine, dict[str, float | int]]
 
 
 class ModelInfoSpec(BaseModel):
@@ -30,6 +35,10 @@ class ModelInfoSpec(BaseModel):
 class VllmSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     runner: Literal["generate", "pooling"] = "generate"
+    convert: Literal["embed", "classify"] | None = None  # the pooling task vLLM adapts the model to
+    # this model's share of the GPU's memory when several profiles share one GPU (`up --profile A
+    # --profile B`): the shares are scaled to sum to 0.9 of the memory
+    gpu_memory: float = Field(default=0.8, gt=0, le=1)
     max_model_len: int | None = None
     tensor_parallel_size: int | None = None
     tool_call_parser: str | None = None
@@ -46,13 +55,21 @@ class ProfileSpec(BaseModel):
     model: str
     description: str
     served_model_name: str | None = None
+    # what the front routes to it; default: chat for the generate runner
+    capabilities: list[Capability] | None = None
     prompt_layout: PromptLayout
     model_info: ModelInfoSpec
+    sampling: Sampling = Field(default_factory=dict)
     vllm: VllmSpec
 
     @property
     def served_name(self) -> str:
         return self.served_model_name or self.model
+
+    def serves(self) -> list[Capability]:
+        if self.capabilities is not None:
+            return list(self.capabilities)
+        return ["chat"] if self.vllm.runner == "generate" else ["embedding"]
 
 
 class FamilySpec(BaseModel):
@@ -61,10 +78,12 @@ class FamilySpec(BaseModel):
     match: list[str]
     prompt_layout: PromptLayout
     model_info: ModelInfoSpec
+    sampling: Sampling = Field(default_factory=dict)
 
 
 class ProfilesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    sampling: Sampling = Field(default_factory=dict)
     profiles: dict[str, ProfileSpec]
     families: list[FamilySpec]
 
@@ -82,6 +101,11 @@ class ModelInfoLookup:
     known: bool
     prompt_layout: PromptLayout
     profile: str | None = None
+    sampling: Sampling = field(default_factory=dict)
+
+    def sampling_for(self, engine: str | None) -> dict[str, float | int]:
+        """The request-body defaults for this model on `engine` (none for an unknown engine)."""
+        return dict(self.sampling.get(engine, {})) if engine else {}  # type: ignore[call-overload]
 
 
 _UNKNOWN_INFO: dict[str, Any] = {
@@ -126,6 +150,7 @@ def model_info_for(model_id: str) -> ModelInfoLookup:
                 known=True,
                 prompt_layout=prof.prompt_layout,
                 profile=name,
+                sampling=_merged(data.sampling, prof.sampling),
             )
     for fam in data.families:
         if any(re.search(p, wanted, re.IGNORECASE) for p in fam.match):
@@ -134,5 +159,12 @@ def model_info_for(model_id: str) -> ModelInfoLookup:
                 known=True,
                 prompt_layout=fam.prompt_layout,
                 profile=None,
+                sampling=_merged(data.sampling, fam.sampling),
             )
+    # an unknown model gets no sampling defaults: they were chosen for the known families
     return ModelInfoLookup(info=dict(_UNKNOWN_INFO), known=False, prompt_layout="system_first")
+
+
+def _merged(base: Sampling, override: Sampling) -> Sampling:
+    engines = [*base, *(e for e in override if e not in base)]
+    return {e: {**base.get(e, {}), **override.get(e, {})} for e in engines}

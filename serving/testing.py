@@ -317,13 +317,17 @@ class ScriptedModelServer:
         script: Script,
         *,
         model: str = "scripted-model",
+        owned_by: str = "scripted",  # "llamacpp" / "vllm": look like that server in GET /models
         latency: float = 0.0,
         api_key: str | None = None,
         when_exhausted: Literal["fail", "repeat_last"] = "fail",
+        embeddings: Any = None,  # serving._scripted_embeddings.ScriptedEmbeddings: /v1/embeddings etc.
     ) -> None:
         if not callable(script) and not script:
             raise ValueError("a script needs at least one step")
         self.model = model
+        self.embeddings = embeddings
+        self.owned_by = owned_by
         self.latency = latency
         self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.when_exhausted = when_exhausted
@@ -408,9 +412,10 @@ class ScriptedModelServer:
         from starlette.routing import Route
 
         async def models(_: Request) -> Response:
-            return JSONResponse(
-                {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "scripted"}]}
-            )
+            data: list[dict[str, Any]] = [{"id": self.model, "object": "model", "owned_by": self.owned_by}]
+            if self.embeddings is not None:
+                data = [{**data[0], "capabilities": ["chat"]}, *self.embeddings.model_entries()]
+            return JSONResponse({"object": "list", "data": data})
 
         async def health(_: Request) -> Response:
             return JSONResponse({"status": "ok"})
@@ -472,6 +477,7 @@ class ScriptedModelServer:
                 Route("/v1/models", models),
                 Route("/health", health),
                 Route("/v1/chat/completions", chat, methods=["POST"]),
+                *(self.embeddings.routes() if self.embeddings is not None else ()),
             ]
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_MAX_MESSAGES = 30
 DEFAULT_TIMEOUT_S = 900.0
@@ -54,10 +54,46 @@ class SelectorTeamSpec(_TeamBase):
     type: Literal["selector"]
     model: str = Field(default="default", description="Name of an entry in `models` that picks speakers.")
     selector_prompt: str | None = Field(
-        default=None, description="Must mention {roles}, {participants} and {history}."
+        default=None,
+        description="May use {roles}, {participants} and {history}; write {{ and }} for a literal brace.",
     )
     allow_repeated_speaker: bool = False
     max_selector_attempts: int = Field(default=3, ge=1)
+    constrained_choice: bool | None = Field(
+        default=None,
+        description="Decode the pick under a JSON schema of the allowed names (needs a server that "
+        "supports response_format json_schema: llama.cpp, vLLM). Default: when the model's profile "
+        "says structured_output; false keeps AutoGen's free-text parsing.",
+    )
+
+    @field_validator("selector_prompt")
+    @classmethod
+    def _known_placeholders(cls, prompt: str | None) -> str | None:
+        if prompt is not None:
+            check_placeholders(prompt, SELECTOR_PLACEHOLDERS)
+        return prompt
+
+
+SELECTOR_PLACEHOLDERS = ("roles", "history", "participants")
+
+
+def check_placeholders(template: str, known: tuple[str, ...]) -> None:
+    """Raise ValueError naming the first `{name}` of `template` that `str.format` would not fill."""
+    import difflib
+    import string
+
+    expected = ", ".join(f"{{{k}}}" for k in known)
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (write {{{{ and }}}} for a literal brace; placeholders: {expected})"
+        ) from None
+    for field in fields:
+        if field not in known:
+            close = difflib.get_close_matches(field, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {{{close[0]}}}?" if close else ""
+            raise ValueError(f"unknown placeholder {{{field}}} (expected one of {expected}{hint})")
 
 
 TeamSpec = Annotated[RoundRobinTeamSpec | SelectorTeamSpec, Field(discriminator="type")]

@@ -8,13 +8,14 @@ import inspect
 import re
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any
-
-from autogen_core.tools import FunctionTool
+from typing import TYPE_CHECKING, Annotated, Any
 
 from agentteams import UserError
 from tools._builtin import BUILTIN_TOOLS
 from tools.spec import PythonToolSpec
+
+if TYPE_CHECKING:
+    from autogen_core.tools import FunctionTool
 
 
 class ToolImportError(UserError):
@@ -96,6 +97,8 @@ def _with_documented_parameters(function: Callable[..., Any]) -> Callable[..., A
 
 
 def build_function_tool(name: str, spec: PythonToolSpec) -> FunctionTool:
+    from autogen_core.tools import FunctionTool  # not at import: `scenarios validate` starts at once
+
     function = import_callable(spec.function)
     description = spec.description or (function.__doc__ or "").strip().split("\n\n")[0] or name
     return FunctionTool(_with_documented_parameters(function), description=description, name=name)

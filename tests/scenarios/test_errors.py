@@ -36,7 +36,7 @@ team:
 CASES = {
     "yaml syntax": (
         ("  - name: b", "  - name: [b"),
-        "15:5: YAML syntax error: expected ',' or ']', but got ':'",
+        "15:5: YAML syntax error: did not find expected ',' or ']'",
     ),
     "unknown key (typo)": (
         ("    command: python", "    comand: python"),
@@ -46,7 +46,7 @@ CASES = {
     "unknown top-level key": (
         ("name: demo", "name: demo\nagnets: []"),
         "2:1: unknown key 'agnets' in the scenario (expected one of name, description, task, prompt_layout, "
-        "models, mcp_servers, tools, agents, team; did you mean 'agents'?)",
+        "models, mcp_servers, tools, knowledge, agents, team, code; did you mean 'agents'?)",
     ),
     "wrong type": (
         ("{max_messages: 4}", "{max_messages: four}"),
@@ -62,7 +62,7 @@ CASES = {
     ),
     "unknown tool or MCP server": (
         ("tools: [time]", "tools: [tme]"),
-        "13:13: unknown tool or MCP server 'tme' (expected one of time, calculator, days_between; "
+        "13:13: unknown tool or MCP server 'tme' (expected one of time, calculator, days_between, python; "
         "did you mean 'time'?)",
     ),
     "duplicate agent names": (
@@ -110,6 +110,36 @@ CASES = {
         ("agents:", "tools:\n  t1: {function: 'nosuch.mod:f'}\nagents:"),
         "12:18: tool 't1': cannot import module 'nosuch.mod' (No module named 'nosuch')",
     ),
+    "misspelt condition inside termination.any": (
+        ("{max_messages: 4}", "\n    any:\n      - text_mentoin: TERMINATE\n      - max_messages: 4"),
+        "20:9: unknown key 'text_mentoin' in team.termination.any.0 (expected one of text_mention, "
+        "source_match, max_messages, token_budget, timeout, any, all; did you mean 'text_mention'?)",
+    ),
+    "misspelt `type` of a tagged section": (
+        ("    type: stdio", "    tpye: stdio"),
+        "8:5: unknown key 'tpye' in mcp_servers.time (expected one of read_timeout, type, command, args, "
+        "env, cwd, startup_timeout, url, headers, timeout; did you mean 'type'?)",
+    ),
+    "misspelt model option": (
+        ("    model: m", "    model: m\n    options: {temprature: 0.2}"),
+        "6:15: unknown key 'temprature' in models.default.options (expected one of temperature, top_p, "
+        "max_tokens, seed, presence_penalty, frequency_penalty, repetition_penalty, stop; "
+        "did you mean 'temperature'?)",
+    ),
+    "unknown context type": (
+        ("  - name: b", "  - name: b\n    context: {type: last}"),
+        "15:21: unknown agents.1.context type 'last' (expected one of last_n, unbounded; "
+        "did you mean 'last_n'?)",
+    ),
+    "unknown selector_prompt placeholder": (
+        ("type: round_robin", "type: selector\n  selector_prompt: 'Next of {participants}: {role}'"),
+        "17:20: team.selector_prompt: unknown placeholder {role} (expected one of {roles}, {history}, "
+        "{participants}; did you mean {roles}?)",
+    ),
+    "duplicate key": (
+        ("    model: m", "    model: m\n    model: n"),
+        "6:5: duplicate key 'model' (it is already set above)",
+    ),
 }
 
 
@@ -137,8 +167,8 @@ def test_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario("travel_planing")
     assert str(info.value) == (
-        "no scenario named 'travel_planing' (expected one of time_assistant, travel_planning, "
-        "travel_selector; did you mean 'travel_planning'?)"
+        "no scenario named 'travel_planing' (expected one of data_analyst, pr_review, time_assistant, "
+        "travel_planning, travel_selector; did you mean 'travel_planning'?)"
     )
 
 
