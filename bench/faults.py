@@ -75,6 +75,14 @@ def _echo(text: str) -> Reply:
 
 CASES: list[FaultCase] = [
     FaultCase("no fault (baseline)", [Reply.text("fine TERMINATE")], "recovered", "", MODEL_TIMEOUT + MARGIN),
+    FaultCase(
+        "no fault, streamed (baseline)",
+        [Reply.text("fine TERMINATE")],
+        "recovered",
+        "",
+        MODEL_TIMEOUT + MARGIN,
+        stream=True,
+    ),
     FaultCase("model 500 (every attempt)", [Fault.status(500)] * 2, "failed", "500", MODEL_TIMEOUT + MARGIN),
     FaultCase(
         "model 503 once",

@@ -58,7 +58,7 @@ agents:
         (
             "tools: [prs]",
             "tools: [pr]",
-            "11:13: unknown tool or MCP server 'pr' (expected one of prs, calculator, days_between; "
+            "11:13: unknown tool or MCP server 'pr' (expected one of prs, calculator, days_between, python; "
             "did you mean 'prs'?)",
         ),
         (
