@@ -24,7 +24,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from teams import RunEvent, Usage, event_from_json
 
@@ -346,6 +346,32 @@ class Store:
         return [_message(r) for r in (await self.db.execute(sql, args)).rows]
 
     # ---- runs ---------------------------------------------------------------------
+
+    @overload
+    async def create_run(
+        self,
+        thread_id: str,
+        assistant_id: str,
+        *,
+        key_id: str,
+        user_id: str,
+        expires_in: float,
+        metadata: dict[str, str],
+        limit: None = None,
+    ) -> RunRow: ...
+
+    @overload
+    async def create_run(
+        self,
+        thread_id: str,
+        assistant_id: str,
+        *,
+        key_id: str,
+        user_id: str,
+        expires_in: float,
+        metadata: dict[str, str],
+        limit: int,
+    ) -> RunRow | None: ...
 
     async def create_run(
         self,
