@@ -5,9 +5,11 @@ import sys
 
 BENCHMARKS = {
     "overhead": "per-turn cost of our layer over raw SDK calls and bare AutoGen; long conversations",
-    "model": "the embedded model server: tok/s, time to first token, prompt layouts on travel_planning",
+    "model": "the embedded model server: tok/s, TTFT, prompt layouts on travel_planning; embeddings/rerank",
     "gateway": "concurrent chat-completion runs through the HTTP gateway",
+    "faults": "injected faults (model errors, hangs, drops, MCP crashes, gateway SIGKILL): how each run ends",
     "quality": "the shipped scenarios on the local model: time answers right, travel plans complete",
+    "knowledge": "retrieval hit@1/hit@5/MRR (embedding, +rerank, BM25), index build time, query p50/p95",
 }
 
 

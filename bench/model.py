@@ -1,7 +1,8 @@
 """The embedded model server: speed, tool-call reliability, and prompt layouts on travel_planning.
 
 `python -m bench model [--parallel 1 4] [--rounds 1 3] [--layouts shared_prefix system_first]
-[--tool-calls 30] [--no-travel]` starts its own embedded server per --parallel value (with
+[--tool-calls 30] [--no-travel] [--embeddings | --no-embeddings] [--embedding-threads 1 2]`
+starts its own embedded server per --parallel value (with
 /metrics on, to count the prompt tokens the server really processed, i.e. not served from its
 prompt cache), prints tables and writes bench/results/model.json.
 The machine may be shared with other work: read ratios, not absolutes.
@@ -19,10 +20,12 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from openai import AsyncOpenAI
 
+from bench._embeddings import as_json, bench_embeddings, print_embedding_rows
 from bench._report import print_table, write_json
 from serving._check import TOOL_NAME, TOOL_PROMPT, TOOLS
 from serving._embedded import EmbeddedServer, ServerConfig, free_port
@@ -206,6 +209,16 @@ async def bench_one_server(
 async def _main(args: argparse.Namespace) -> int:
     speed: Speed | None = None
     runs: list[TravelRun] = []
+    embeddings: dict[str, Any] = {}
+    if not args.no_embeddings:
+        for threads in args.embedding_threads:
+            rows = await bench_embeddings(threads=threads)
+            print_embedding_rows(rows, threads)
+            embeddings[f"threads_{threads}"] = as_json(rows)
+    if args.embeddings:
+        path = write_json("model_embeddings", {"embeddings": embeddings, "args": vars(args)})
+        print(f"wrote {path}")
+        return 0
     for i, parallel in enumerate(args.parallel):
         measured, more = await bench_one_server(args, parallel, speed=i == 0)
         speed = speed or measured
@@ -258,7 +271,12 @@ async def _main(args: argparse.Namespace) -> int:
         )
     path = write_json(
         "model",
-        {"speed": asdict(speed) if speed else None, "travel": [asdict(r) for r in runs], "args": vars(args)},
+        {
+            "speed": asdict(speed) if speed else None,
+            "travel": [asdict(r) for r in runs],
+            "embeddings": embeddings,
+            "args": vars(args),
+        },
     )
     print(f"wrote {path}")
     return 0
@@ -273,4 +291,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--layouts", nargs="+", default=["shared_prefix", "system_first"])
     ap.add_argument("--tool-calls", type=int, default=30)
     ap.add_argument("--no-travel", action="store_true", help="speed only (no scenarios package needed)")
+    ap.add_argument("--embeddings", action="store_true", help="only the embedding rows (no chat model)")
+    ap.add_argument("--no-embeddings", action="store_true", help="skip the embedding rows")
+    ap.add_argument("--embedding-threads", type=int, nargs="+", default=[1, 2], help="one run per value")
     return asyncio.run(_main(ap.parse_args(argv)))

@@ -166,7 +166,7 @@ async def load_times(server: ScriptedModelServer, repeats: int) -> tuple[float, 
 
 async def run(repeats: int, turns: int, long_turns: int) -> dict[str, Any]:
     marks = [m for m in (10, 100, 400) if m <= long_turns]
-    async with ScriptedModelServer([REPLY]) as server:
+    async with ScriptedModelServer([REPLY], when_exhausted="repeat_last") as server:
         await yaml_team_ms(server, 4)  # warm imports and connections
         raw: list[float] = []
         bare: list[float] = []

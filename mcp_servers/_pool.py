@@ -5,18 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
+import time
+from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
-from autogen_core import CancellationToken
-from autogen_core.tools import TextResultContent, ToolResult, ToolSchema, Workbench
-from autogen_ext.tools.mcp import McpWorkbench, StdioServerParams, StreamableHttpServerParams
+from autogen_core import CancellationToken, Image
+from autogen_core.tools import (
+    ImageResultContent,
+    ParametersSchema,
+    TextResultContent,
+    ToolResult,
+    ToolSchema,
+    Workbench,
+)
+from mcp import McpError
+from mcp import types as mcp_types
 
 from agentteams import McpServerError
+from mcp_servers._session import LiveSession, SessionLost, describe, exit_text, new_stderr, stderr_tail
 from mcp_servers.spec import McpServerSpec, StdioServerSpec
 
 logger = logging.getLogger(__name__)
+
+RESTART_LIMIT = 3
+"""Restarts allowed within RESTART_WINDOW seconds; one more death and the server is broken."""
+RESTART_WINDOW = 60.0
 
 
 class McpStartError(McpServerError):
@@ -27,53 +41,80 @@ class McpStartError(McpServerError):
         self.server = server
 
 
-def _server_params(spec: McpServerSpec) -> StdioServerParams | StreamableHttpServerParams:
-    if isinstance(spec, StdioServerSpec):
-        command = sys.executable if spec.command == "python" else spec.command
-        return StdioServerParams(
-            command=command,
-            args=list(spec.args),
-            env=dict(spec.env) if spec.env is not None else None,
-            cwd=spec.cwd,
-            read_timeout_seconds=spec.read_timeout,
-        )
-    return StreamableHttpServerParams(
-        url=spec.url,
-        headers=dict(spec.headers) if spec.headers else None,
-        timeout=spec.timeout,
-        sse_read_timeout=spec.read_timeout,
-    )
-
-
-def _describe(spec: McpServerSpec) -> str:
-    if isinstance(spec, StdioServerSpec):
-        return " ".join([spec.command, *spec.args])
-    return spec.url
-
-
 class SharedMcpServer(Workbench):
     """A workbench over one MCP session that survives its server.
 
     The tool list is read once per session (AssistantAgent lists tools before every model
-    call and every tool call). When the session dies, the next call starts a new one; a
-    call that still fails reaches the model as an error result instead of ending the run.
+    call and every tool call). The moment the server exits (or an HTTP connection drops)
+    calls in flight return an error result saying so, and a new session is started at
+    once; past RESTART_LIMIT restarts in RESTART_WINDOW seconds the server is reported
+    broken, with the last lines of its stderr, instead of being restarted forever.
     """
 
-    def __init__(self, name: str, spec: McpServerSpec) -> None:
+    def __init__(
+        self,
+        name: str,
+        spec: McpServerSpec,
+        *,
+        restart_limit: int = RESTART_LIMIT,
+        restart_window: float = RESTART_WINDOW,
+    ) -> None:
         super().__init__()
         self.name = name
         self.spec = spec
-        self._workbench: McpWorkbench | None = None
+        self.restart_limit = restart_limit
+        self.restart_window = restart_window
+        self.restarts = 0
+        self._live: LiveSession | None = None
         self._tools: list[ToolSchema] | None = None
         self._lock = asyncio.Lock()
-        self.restarts = 0
+        self._stderr: IO[bytes] | None = None
+        self._started = False  # a first start succeeded: later starts are restarts
+        self._restart_times: deque[float] = deque()
+        self._broken: str | None = None
+        self._last_failure = "failed to start"
+        self._stopping = False
+        self._watchers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        async with self._lock:
-            if self._workbench is None:
-                await self._open()
+        await self._ensure()
 
-    async def _open(self) -> None:
+    async def _ensure(self) -> LiveSession:
+        async with self._lock:
+            live = self._live
+            if live is not None and live.alive():
+                return live
+            if self._broken is not None:
+                raise McpStartError(self.name, self._broken)
+            if live is not None:
+                self._live = None
+                await live.close()
+            if self._started:
+                self._count_restart(live.end_reason if live is not None else self._last_failure)
+            return await self._open()
+
+    def _count_restart(self, reason: str) -> None:
+        if not isinstance(self.spec, StdioServerSpec):
+            # a remote server is not ours to restart: reconnect on every use, never give up
+            self.restarts += 1
+            logger.warning("MCP server %s %s; reconnecting", self.name, reason)
+            return
+        now = time.monotonic()
+        while self._restart_times and now - self._restart_times[0] > self.restart_window:
+            self._restart_times.popleft()
+        if len(self._restart_times) >= self.restart_limit:
+            tail = self.stderr_tail()
+            self._broken = (
+                f"broken: it ended {self.restart_limit + 1} times within {self.restart_window:g} s "
+                f"(last: {reason}), so it is not restarted again" + (f"; last stderr: {tail}" if tail else "")
+            )
+            logger.error("MCP server %s %s", self.name, self._broken)
+            raise McpStartError(self.name, self._broken)
+        self._restart_times.append(now)
+        self.restarts += 1
+        logger.warning("MCP server %s %s; restarting it (restart %d)", self.name, reason, self.restarts)
+
+    async def _open(self) -> LiveSession:
         spec = self.spec
         if (
             isinstance(spec, StdioServerSpec)
@@ -81,34 +122,62 @@ class SharedMcpServer(Workbench):
             and shutil.which(spec.command) is None
         ):
             raise McpStartError(self.name, f"command not found: {spec.command!r}")
+        if self._stderr is None:
+            self._stderr = new_stderr()
+        self._stopping = False
         timeout = spec.startup_timeout if isinstance(spec, StdioServerSpec) else spec.timeout
-        workbench = McpWorkbench(_server_params(spec))
+        live = LiveSession(spec, self._stderr)
         try:
             async with asyncio.timeout(timeout):
-                await workbench.start()
-                self._tools = await workbench.list_tools()
+                await live.wait_ready()
         except (Exception, TimeoutError) as exc:
-            await _quietly_stop(workbench)
-            root = _innermost(exc)
-            detail = "timed out" if isinstance(root, TimeoutError) else f"{type(root).__name__}: {root}"
-            raise McpStartError(self.name, f"could not start `{_describe(spec)}` ({detail})") from exc
-        self._workbench = workbench
+            await live.close()
+            if isinstance(exc, TimeoutError):
+                detail = "timed out"
+            elif live.returncode is not None:
+                detail = exit_text(live.returncode)
+            else:
+                detail = _root_text(exc)
+            self._last_failure = f"{detail} at start"
+            tail = stderr_tail(self._stderr)
+            raise McpStartError(
+                self.name,
+                f"could not start `{describe(spec)}` ({detail})" + (f"; stderr: {tail}" if tail else ""),
+            ) from exc
+        self._live = live
+        self._started = True
+        self._tools = [_tool_schema(t) for t in live.tools]
+        watcher = asyncio.create_task(self._restart_when_gone(live), name=f"mcp-watch {self.name}")
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
         logger.info("MCP server %s started (%d tools)", self.name, len(self._tools))
+        return live
 
-    async def _restart(self) -> None:
-        async with self._lock:
-            old, self._workbench = self._workbench, None
-            if old is not None:
-                await _quietly_stop(old)
-            self.restarts += 1
-            logger.warning("MCP server %s: session lost, restarting", self.name)
-            await self._open()
+    async def _restart_when_gone(self, live: LiveSession) -> None:
+        await live.ended.wait()
+        if self._stopping or self._live is not live:
+            return
+        try:
+            await self._ensure()
+        except McpStartError as exc:
+            logger.warning("%s", exc)
 
     async def stop(self) -> None:
+        self._stopping = True
+        for watcher in list(self._watchers):
+            watcher.cancel()
+        await asyncio.gather(*self._watchers, return_exceptions=True)
         async with self._lock:
-            old, self._workbench = self._workbench, None
-            if old is not None:
-                await _quietly_stop(old)
+            live, self._live = self._live, None
+            if live is not None:
+                await live.close()
+            if self._stderr is not None:
+                self._stderr.close()
+                self._stderr = None
+
+    def stderr_tail(self) -> str:
+        """The last lines the server wrote to stderr (kept in a file, not shown on the terminal)."""
+        return stderr_tail(self._stderr) if self._stderr is not None else ""
 
     async def list_tools(self) -> list[ToolSchema]:
         if self._tools is None:
@@ -125,28 +194,31 @@ class SharedMcpServer(Workbench):
     ) -> ToolResult:
         for attempt in (1, 2):
             try:
-                if self._workbench is None:
-                    await self.start()
-                assert self._workbench is not None
-                result = await self._workbench.call_tool(name, arguments, cancellation_token, call_id)
+                live = await self._ensure()
             except McpStartError as exc:
                 return _error_result(name, str(exc))
+            call = asyncio.ensure_future(live.call_tool(name, arguments or {}))
+            if cancellation_token is not None:
+                cancellation_token.link_future(call)
+            try:
+                result = await call
+            except SessionLost as exc:
+                if exc.undelivered and attempt == 1:
+                    continue  # it never reached the server: safe to send to the new one
+                tail = self.stderr_tail()
+                return _error_result(
+                    name,
+                    f"MCP server {self.name!r} {live.end_reason} during the call"
+                    + (f" (stderr: {tail})" if tail else "")
+                    + "; it was restarted, call the tool again",
+                )
+            except McpError as exc:  # the server answered with an error (unknown tool, timeout, ...)
+                return _error_result(name, f"MCP server {self.name!r}: {exc}")
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
-                if attempt == 2:
-                    return _error_result(name, f"MCP server {self.name!r} failed: {exc}")
-                try:
-                    await self._restart()
-                except McpStartError as start_error:
-                    return _error_result(name, str(start_error))
-                continue
-            if result.is_error and _session_lost(result):
-                if attempt == 1:
-                    try:
-                        await self._restart()
-                    except McpStartError as start_error:
-                        return _error_result(name, str(start_error))
-                    continue
-            return result
+                return _error_result(name, f"MCP server {self.name!r} failed: {_root_text(exc)}")
+            return _tool_result(name, result)
         raise AssertionError("unreachable")
 
     async def reset(self) -> None:
@@ -159,28 +231,40 @@ class SharedMcpServer(Workbench):
         return None
 
 
-def _innermost(exc: BaseException) -> BaseException:
+def _root_text(exc: BaseException) -> str:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return exc
+    return f"{type(exc).__name__}: {exc}"
 
 
-def _session_lost(result: ToolResult) -> bool:
-    text = result.to_text().lower()
-    return any(
-        marker in text for marker in ("closedresourceerror", "brokenresourceerror", "connection closed")
+def _tool_schema(tool: mcp_types.Tool) -> ToolSchema:
+    schema = tool.inputSchema
+    return ToolSchema(
+        name=tool.name,
+        description=tool.description or "",
+        parameters=ParametersSchema(
+            type="object",
+            properties=schema.get("properties", {}),
+            required=schema.get("required", []),
+            additionalProperties=schema.get("additionalProperties", False),
+        ),
     )
+
+
+def _tool_result(tool: str, result: mcp_types.CallToolResult) -> ToolResult:
+    parts: list[TextResultContent | ImageResultContent] = []
+    for content in result.content:
+        if isinstance(content, mcp_types.TextContent):
+            parts.append(TextResultContent(content=content.text))
+        elif isinstance(content, mcp_types.ImageContent):
+            parts.append(ImageResultContent(content=Image.from_base64(content.data)))
+        else:  # audio, resources: their JSON, which the model can still read
+            parts.append(TextResultContent(content=content.model_dump_json()))
+    return ToolResult(name=tool, result=parts, is_error=bool(result.isError))
 
 
 def _error_result(tool: str, message: str) -> ToolResult:
     return ToolResult(name=tool, result=[TextResultContent(content=message)], is_error=True)
-
-
-async def _quietly_stop(workbench: McpWorkbench) -> None:
-    try:
-        await workbench.stop()
-    except Exception as exc:  # stopping a dead session must not mask why it died
-        logger.debug("MCP stop failed: %s", exc)
 
 
 class McpSessionPool:

@@ -43,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", help="YAML files or scenario names")
 
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
+
+    index = sub.add_parser("index", help="build or refresh the knowledge bases a scenario declares")
+    index.add_argument("scenario", help="a scenario name or a YAML file")
+    index.add_argument("--base-url", help="embedding endpoint (default: the scenario's, or auto)")
+    index.add_argument("--api-key", help="API key for the embedding endpoint")
+    index.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    index.add_argument("--scenarios", action="append", default=[], metavar="DIR")
     return parser
 
 
@@ -65,6 +72,7 @@ def _setup_logging(verbose: bool) -> None:
     handler.setFormatter(_LogFormat(verbose))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("serving").setLevel(logging.INFO)
+    logging.getLogger("mcp_servers.search").setLevel(logging.INFO)
     if verbose:
         logging.getLogger().setLevel(logging.INFO)
     else:
@@ -149,6 +157,15 @@ def _run_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     try:
+        if args.command == "index":
+            from scenarios._knowledge import index_scenario
+            from scenarios._loader import read_spec, scenario_path
+
+            _setup_logging(False)
+            loaded = read_spec(scenario_path(args.scenario, args.scenarios))
+            return asyncio.run(
+                index_scenario(loaded, base_url=args.base_url, api_key=args.api_key, rebuild=args.rebuild)
+            )
         _setup_logging(args.verbose)
         return asyncio.run(_run(args))
     except AgentTeamsError as exc:

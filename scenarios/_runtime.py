@@ -28,6 +28,7 @@ from agents.spec import ResolvedPromptLayout
 from agentteams import AgentTeamsError
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
 from scenarios._errors import ScenarioError
+from scenarios._knowledge import open_knowledge_tools
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
 from serving import Endpoint, detect_engine, model_info_for, open_endpoint, server_down
 from teams import ModelServerUnavailable, RunEvent, RunResult, Turn, build_team, stream_team
@@ -94,6 +95,9 @@ class Scenario:
                 for name in agent.tools
                 if name not in self.spec.mcp_servers and (tool_spec := self.spec.python_tool(name))
             }
+            self._python_tools.update(
+                await open_knowledge_tools(self._loaded, self._resolved, self._overrides, stack)
+            )
         except BaseException:
             await stack.aclose()
             raise
@@ -121,7 +125,10 @@ class Scenario:
             )
             if triple not in endpoints:
                 endpoint = await stack.enter_async_context(open_endpoint(*triple))
-                endpoints[triple] = (endpoint, await detect_engine(endpoint.base_url, endpoint.api_key))
+                endpoints[triple] = (
+                    endpoint,
+                    await detect_engine(endpoint.base_url, endpoint.api_key, endpoint.model),
+                )
             endpoint, engine = endpoints[triple]
             info, layout = resolve_model_info(name, spec, endpoint.model)
             sampling = model_info_for(endpoint.model).sampling_for(engine)

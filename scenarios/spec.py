@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.spec import AgentSpec, Identifier, ModelSpec, PromptLayout
+from mcp_servers.search.spec import KnowledgeSpec
 from mcp_servers.spec import McpServerSpec
 from teams.spec import RoundRobinTeamSpec, TeamSpec, TerminationSpec
 from tools import BUILTIN_TOOLS
@@ -59,6 +60,9 @@ class ScenarioSpec(BaseModel):
     models: dict[str, ModelSpec] = Field(default_factory=lambda: {"default": ModelSpec()})
     mcp_servers: dict[str, McpServerSpec] = Field(default_factory=dict)
     tools: dict[str, PythonToolSpec] = Field(default_factory=dict)
+    knowledge: dict[Identifier, KnowledgeSpec] = Field(
+        default_factory=dict, description="Searchable documents and git histories; a name is a tool."
+    )
     agents: list[AgentSpec] = Field(min_length=1)
     team: TeamSpec | None = Field(default=None, description="Optional when there is one agent.")
 
@@ -72,7 +76,12 @@ class ScenarioSpec(BaseModel):
         )
 
     def tool_names(self) -> list[str]:
-        return [*self.mcp_servers, *self.tools, *(n for n in BUILTIN_TOOLS if n not in self.tools)]
+        return [
+            *self.mcp_servers,
+            *self.tools,
+            *self.knowledge,
+            *(n for n in BUILTIN_TOOLS if n not in self.tools),
+        ]
 
     def python_tool(self, name: str) -> PythonToolSpec | None:
         if name in self.tools:
@@ -106,6 +115,15 @@ class ScenarioSpec(BaseModel):
                     yield SpecProblem(
                         ("agents", i, "tools", j), unknown_name("tool or MCP server", tool, tools)
                     )
+        for name, knowledge in self.knowledge.items():
+            if name in self.mcp_servers or name in self.tools:
+                message = f"knowledge {name!r} has the name of a tool"
+                yield SpecProblem(("knowledge", name), message, at_key=True)
+            if knowledge.embedding_model is not None and knowledge.embedding_model not in self.models:
+                yield SpecProblem(
+                    ("knowledge", name, "embedding_model"),
+                    unknown_name("model", knowledge.embedding_model, models),
+                )
         for name in self.tools:
             if name in self.mcp_servers:
                 yield SpecProblem(

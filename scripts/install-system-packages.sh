@@ -5,10 +5,18 @@
 # what is missing and the tests that need it skip with that reason.
 set -euo pipefail
 
-packages=(chromium postgresql bubblewrap)
+packages=(chromium postgresql bubblewrap git)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# pgvector for the knowledge store tests, where the distribution packages it (trixie and later;
+# bookworm does not: the tests then use the pgvector build in the pgserver wheel, a dev extra)
+for v in $(ls /usr/lib/postgresql 2>/dev/null); do
+    if apt-cache show "postgresql-$v-pgvector" >/dev/null 2>&1; then
+        dpkg-query -W -f='${Status}' "postgresql-$v-pgvector" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("postgresql-$v-pgvector")
+    fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

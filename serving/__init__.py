@@ -9,32 +9,51 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from serving._endpoint import Endpoint, list_models, open_endpoint, server_down
+    from serving._endpoint import (
+        Endpoint,
+        entry_capabilities,
+        list_model_entries,
+        list_models,
+        open_endpoint,
+        resolve_model_id,
+        server_down,
+    )
     from serving._engine import detect_engine
     from serving._errors import EndpointError
     from serving._profiles import ModelInfoLookup, model_info_for
+    from serving._wire import CAPABILITIES, Capability
 
 # name -> module: imported on first use, so that `python -m serving status` (and the other
 # quick commands) need none of the heavy libraries the builders use
 _EXPORTS = {
     "detect_engine": "serving._engine",
     "Endpoint": "serving._endpoint",
+    "entry_capabilities": "serving._endpoint",
+    "list_model_entries": "serving._endpoint",
     "list_models": "serving._endpoint",
     "open_endpoint": "serving._endpoint",
+    "resolve_model_id": "serving._endpoint",
     "server_down": "serving._endpoint",
     "EndpointError": "serving._errors",
     "ModelInfoLookup": "serving._profiles",
     "model_info_for": "serving._profiles",
+    "CAPABILITIES": "serving._wire",
+    "Capability": "serving._wire",
 }
 
 __all__ = [
+    "CAPABILITIES",
+    "Capability",
     "Endpoint",
     "EndpointError",
     "ModelInfoLookup",
     "detect_engine",
+    "entry_capabilities",
+    "list_model_entries",
     "list_models",
     "model_info_for",
     "open_endpoint",
+    "resolve_model_id",
     "server_down",
 ]
 

@@ -13,7 +13,8 @@ from typing import Protocol
 
 import httpx
 
-from serving._embedded import SERVER_NAME, EmbeddedServer, ServerConfig, free_port
+from serving._bundle import bundled_server, embedded_plan, embedding_model_or_none
+from serving._embedded import SERVER_NAME, EmbeddedServer, free_port
 from serving._models import prepare_model_file
 from serving._state import ServerState, pid_alive, read_state, state_dir
 
@@ -104,10 +105,12 @@ async def auto_server() -> AsyncIterator[ServerHandle]:
         yield RunningServer(state)
         return
     choice = await asyncio.to_thread(prepare_model_file, None, _ProgressLog())
+    embedding = await asyncio.to_thread(embedding_model_or_none, _ProgressLog())
     logs = state_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log_path = Path(tempfile.mkstemp(prefix="embedded-", suffix=".log", dir=logs)[1])
-    server = EmbeddedServer(ServerConfig(choice.path, choice.alias, port=free_port(), log_path=log_path))
+    plan = embedded_plan(choice.path, choice.alias, embedding, port=free_port(), log_dir=None)
+    server = bundled_server(plan, alias=choice.alias, log_path=log_path)
     log.info("starting the %s for this run", SERVER_NAME)
     try:
         await asyncio.to_thread(server.start, status=lambda line: log.info("%s", line))
@@ -117,3 +120,4 @@ async def auto_server() -> AsyncIterator[ServerHandle]:
         await asyncio.shield(asyncio.to_thread(server.stop))
         if server.exit_code() in (0, None):
             await asyncio.to_thread(log_path.unlink, missing_ok=True)
+            await asyncio.to_thread(log_path.with_suffix(".plan.json").unlink, missing_ok=True)

@@ -8,7 +8,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from openai import AsyncOpenAI, OpenAIError
+
+from agentteams import AgentTeamsError
+from serving._endpoint import entry_capabilities, list_model_entries
 
 TOOL_NAME = "get_current_time"
 TOOLS: list[Any] = [
@@ -152,11 +156,75 @@ class Checker:
         return isinstance(value, dict), json.dumps(value)[:60]
 
 
+PARAPHRASES = ["The cat sits on the mat.", "A cat is sitting on a mat.", "Stock markets fell sharply today."]
+RERANK_QUERY = "What is the capital of France?"
+RERANK_DOCS = [
+    "The capital of France is Paris.",
+    "Bananas are rich in potassium.",
+    "France capital city is known for the Eiffel Tower.",
+]
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / ((sum(x * x for x in a) ** 0.5) * (sum(y * y for y in b) ** 0.5) or 1.0)
+
+
+class PoolingChecker:
+    """Embeddings, rerank and score: the seed's shapes, sent as its curl examples send them."""
+
+    def __init__(
+        self, client: AsyncOpenAI, http: httpx.AsyncClient, root: str, models: dict[str, str]
+    ) -> None:
+        self.client = client
+        self.http = http
+        self.root = root  # the base URL without /v1: /rerank and /score live there
+        self.models = models  # capability -> model id
+
+    async def embeddings(self) -> tuple[bool, str]:
+        r = await self.client.embeddings.create(model=self.models["embedding"], input=PARAPHRASES)
+        vectors = [d.embedding for d in r.data]
+        near, far = _cos(vectors[0], vectors[1]), _cos(vectors[0], vectors[2])
+        detail = f"{len(vectors[0])} dims; paraphrase {near:.2f} > unrelated {far:.2f}"
+        return near > far, detail if near > far else detail.replace(">", "NOT >")
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = await self.http.post(self.root + path, json=body)
+        data: dict[str, Any] = resp.json()
+        if resp.status_code != 200:
+            raise _Refused(f"HTTP {resp.status_code}: {data.get('error', {}).get('message', data)}")
+        return data
+
+    async def rerank(self) -> tuple[bool, str]:
+        body = {"model": self.models["rerank"], "query": RERANK_QUERY, "documents": RERANK_DOCS, "top_n": 2}
+        best = (await self._post("/rerank", body))["results"][0]
+        return best["index"] == 0, f"best {RERANK_DOCS[best['index']]!r} {best['relevance_score']:.2f}"
+
+    async def score(self) -> tuple[bool, str]:
+        body = {"model": self.models["score"], "text_1": RERANK_QUERY, "text_2": RERANK_DOCS[:2]}
+        scores = [d["score"] for d in (await self._post("/score", body))["data"]]
+        return scores[0] > scores[1], f"answer {scores[0]:.2f}, unrelated {scores[1]:.2f}"
+
+
+class _Refused(AgentTeamsError):
+    """The server answered a probe with an error (its message is the probe's detail)."""
+
+
+def pooling_models(entries: list[dict[str, Any]] | None) -> dict[str, str]:
+    """capability -> the model listing it (the first), for the capabilities beyond chat."""
+    found: dict[str, str] = {}
+    for entry in entries or []:
+        for cap in entry_capabilities(entry) or []:
+            if cap != "chat":
+                found.setdefault(cap, entry["id"])
+    return found
+
+
 async def _timed(name: str, probe: Callable[[], Awaitable[tuple[bool, str]]], required: bool) -> CheckResult:
     start = time.perf_counter()
     try:
         ok, detail = await probe()
-    except OpenAIError as exc:
+    except (OpenAIError, _Refused, httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
         ok, detail = False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:100]}"
     return CheckResult(name, ok, detail, time.perf_counter() - start, required)
 
@@ -176,4 +244,18 @@ async def run_check(base_url: str, model: str, api_key: str = "EMPTY") -> CheckR
             ("JSON mode", c.json_mode, False),
         ]
         results = [await _timed(name, probe, required) for name, probe, required in probes]
+        models = pooling_models(await list_model_entries(base_url, api_key))
+        async with httpx.AsyncClient(timeout=120, trust_env=False) as http:
+            pooling = PoolingChecker(client, http, base_url.removesuffix("/v1"), models)
+            for cap, label, pprobe in (
+                ("embedding", "embeddings", pooling.embeddings),
+                ("rerank", "rerank", pooling.rerank),
+                ("score", "score", pooling.score),
+            ):
+                if cap in models:
+                    results.append(await _timed(f"{label} ({models[cap]})", pprobe, False))
+                else:
+                    results.append(
+                        CheckResult(label, False, f"missing: no model here lists {cap!r}", 0.0, False)
+                    )
     return CheckReport(base_url, model, results)

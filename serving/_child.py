@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--metrics", action="store_true", help="serve Prometheus /metrics")
     ap.add_argument("--parent-pid", type=int, default=0, help="exit when this process exits")
+    ap.add_argument("--embedding", action="store_true", help="serve /v1/embeddings (mean pooling)")
     args = ap.parse_args(argv)
 
     stop = threading.Event()
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     params.use_jinja = True  # the GGUF's own chat template and llama.cpp's native tool-call parsing
     params.endpoint_metrics = args.metrics
     params.warmup = False  # saves ~1 s of start; the first request pays it instead
+    if args.embedding:
+        params.embedding = True
+        params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+        # a non-causal model needs each input whole in one micro-batch; one batch holds
+        # every slot's input so that a list of inputs is one forward pass
+        params.n_batch = params.n_ubatch = params.n_ctx
     server = xlc.Server(params)  # returns once the model is loaded and the port listens
     # after Server(): llama.cpp installs its own handlers, which stop its loop but not this process
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -12,20 +12,23 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import httpx
 from rich.console import Console
 
+from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none, vllm_plan
 from serving._embedded import (
     DEFAULT_CTX,
     DEFAULT_PARALLEL,
     SERVER_NAME,
     EmbeddedServer,
-    ServerConfig,
+    check_port_free,
     stop_pid,
 )
 from serving._endpoint import open_endpoint
 from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
+from serving._vllm import check_launchable
 
 if TYPE_CHECKING:
     from serving._check import CheckReport
@@ -53,8 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (embedded)")
     up.add_argument("--detach", action="store_true", help="return once ready; stop with `down`")
     up.add_argument("--timeout", type=float, help="seconds to wait for health (120 embedded, 900 vllm)")
-    up.add_argument("--profile", help="vLLM profile from serving/profiles.yaml")
-    up.add_argument("--print-command", action="store_true", help="print the vllm command, do not run it")
+    up.add_argument(
+        "--profile",
+        action="append",
+        help="vLLM profile from serving/profiles.yaml; repeat it to serve several models behind one URL",
+    )
+    up.add_argument("--no-embeddings", action="store_true", help="serve the chat model only (embedded)")
+    up.add_argument(
+        "--embedding-threads",
+        type=int,
+        default=EmbeddedOptions().embedding_threads,
+        help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
+    )
+    up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
     up.add_argument("--max-model-len", type=int, help="override the profile's (vllm)")
     up.add_argument("--tensor-parallel-size", type=int, help="override the profile's (vllm)")
     up.add_argument("--chat-template-dir", type=Path, help="vLLM's examples/ directory (vllm)")
@@ -140,29 +154,34 @@ def _up(args: argparse.Namespace) -> int:
         raise EndpointError("--profile and --print-command need --engine vllm", url="auto")
     _refuse_if_running()
     choice = _assemble_with_progress(args.model)
+    embedding = None if args.no_embeddings else embedding_model_or_none()
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    config = ServerConfig(
-        model_path=choice.path,
-        alias=choice.alias,
+    options = EmbeddedOptions(
+        ctx=args.ctx, parallel=args.parallel, threads=args.threads, embedding_threads=args.embedding_threads
+    )
+    plan = embedded_plan(
+        choice.path,
+        choice.alias,
+        embedding,
         host=args.host,
         port=args.port or 8080,
-        ctx=args.ctx,
-        parallel=args.parallel,
-        threads=args.threads,
-        log_path=directory / "server.log",
-        detach=args.detach,
+        options=options,
+        log_dir=directory,
     )
-    server = EmbeddedServer(config)
+    server = bundled_server(plan, alias=choice.alias, log_path=directory / "server.log", detach=args.detach)
     started = time.perf_counter()
+    check_port_free(plan.host, plan.port)
+    err.print(f"loading {', '.join(b.model for b in plan.backends)} on {args.threads} threads")
     server.start(timeout=args.timeout or 120.0, status=lambda line: err.print(line))
     assert server.pid is not None
+    models = ", ".join(b.model for b in plan.backends)
     state = ServerState(
-        server.base_url, server.pid, choice.alias, "embedded", time.time(), str(config.log_path)
+        server.base_url, server.pid, models, "embedded", time.time(), str(server.config.log_path)
     )
     write_state(state)
     out.print(
-        f"{SERVER_NAME} ready at {server.base_url} (pid {server.pid}, model {choice.alias}, "
+        f"{SERVER_NAME} ready at {server.base_url} (pid {server.pid}, models {models}, "
         f"{time.perf_counter() - started:.1f} s)"
     )
     if args.detach:
@@ -173,46 +192,55 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _up_vllm(args: argparse.Namespace) -> int:
-    from serving._vllm import VllmOptions, check_launchable, get_profile, vllm_argv
-
     if not args.profile:
         raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
-    options = VllmOptions(
+    port = args.port or 8000
+    directory = state_dir()
+    plan = vllm_plan(
+        args.profile,
         host=args.host,
-        port=args.port or 8000,
+        port=port,
+        log_dir=directory,
         max_model_len=args.max_model_len,
         tensor_parallel_size=args.tensor_parallel_size,
         chat_template_dir=args.chat_template_dir,
     )
-    argv = vllm_argv(args.profile, options)
     if args.print_command:
-        out.print(shlex.join(argv))
+        for backend in plan.backends:
+            assert backend.command is not None
+            out.print(shlex.join(backend.command))
         return 0
     _refuse_if_running()
-    command = check_launchable(argv)
-    profile = get_profile(args.profile)
-    directory = state_dir()
+    for backend in plan.backends:
+        assert backend.command is not None
+        backend.command = check_launchable(backend.command)
     directory.mkdir(parents=True, exist_ok=True)
-    config = ServerConfig(
-        model_path=Path(profile.model),
-        alias=profile.served_name,
-        host=args.host,
-        port=options.port,
+    models = ", ".join(b.model for b in plan.backends)
+    server = bundled_server(
+        plan,
+        alias=models,
         log_path=directory / "server.log",
         detach=args.detach,
+        name=f"vLLM front ({', '.join(args.profile)})",
     )
-    server = EmbeddedServer(config, command=command, name=f"vLLM server ({args.profile})")
-    err.print(f"starting: {shlex.join(command)}")
+    for backend in plan.backends:
+        err.print(f"starting: {shlex.join(backend.command or [])}")
     server.start(timeout=args.timeout or 900.0, status=lambda line: err.print(line))
     assert server.pid is not None
-    state = ServerState(
-        server.base_url, server.pid, profile.served_name, "vllm", time.time(), str(config.log_path)
-    )
+    state = ServerState(server.base_url, server.pid, models, "vllm", time.time(), str(server.config.log_path))
     write_state(state)
-    out.print(f"vLLM ready at {server.base_url} (pid {server.pid}, model {profile.served_name})")
+    out.print(f"vLLM ready at {server.base_url} (pid {server.pid}, models {models})")
     if args.detach:
         return 0
     return _serve_foreground(server, state)
+
+
+def _backends(url: str) -> dict[str, dict[str, object]]:
+    try:
+        resp = httpx.get(url.removesuffix("/v1") + "/health", timeout=5.0, trust_env=False)
+        return dict(resp.json().get("backends", {}))
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return {}
 
 
 def _status() -> int:
@@ -228,6 +256,13 @@ def _status() -> int:
     out.print(f"  uptime  {uptime(state):.0f} s")
     if state.log:
         out.print(f"  log     {state.log}")
+    for model, info in _backends(state.url).items():
+        pid = info.get("pid")
+        backend_rss = _rss_mib(pid) if isinstance(pid, int) else None
+        out.print(
+            f"  backend {model}: {info.get('status')}, pid {pid}"
+            + (f" (RSS {backend_rss:.0f} MiB)" if backend_rss is not None else "")
+        )
     return 0
 
 
@@ -261,11 +296,11 @@ def print_report(report: CheckReport) -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    from serving._check import run_check
-
     async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
         if ep.started_server:
             err.print(f"(started the {SERVER_NAME} for this check; it stops afterwards)")
+        from serving._check import run_check
+
         report = await run_check(ep.base_url, ep.model, ep.api_key)
     print_report(report)
     if not report.ok:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from serving._errors import ServingError
 
 SERVER_NAME = "embedded model server (llama.cpp via xllamacpp)"
@@ -37,6 +39,9 @@ class ServerConfig:
     log_path: Path | None = None
     detach: bool = False  # survive this process (`up --detach`); otherwise die with it
     metrics: bool = False  # /metrics, e.g. prompt tokens processed (bench.model)
+    # SIGTERM when the thread that started it ends (Linux): for commands (vLLM) that have no
+    # --parent-pid of their own; start such a process from a thread that lives as long as it
+    die_with_parent: bool = False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -135,6 +140,11 @@ class EmbeddedServer:
         )
 
     def start(self, timeout: float = START_TIMEOUT, status: Status | None = None) -> None:
+        self.launch(status)
+        self.wait_ready(timeout, status)
+
+    def launch(self, status: Status | None = None) -> None:
+        """Start the process (call from a thread that outlives it: see `die_with_parent`)."""
         c = self.config
         if self._command is None and not c.model_path.is_file():
             raise ServingError(f"model file {c.model_path} does not exist")
@@ -150,17 +160,18 @@ class EmbeddedServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=c.detach,
+                preexec_fn=_die_with_parent if c.die_with_parent else None,
             )
         finally:
             if c.log_path:
                 log.close()  # type: ignore[union-attr]
+
+    def wait_ready(self, timeout: float = START_TIMEOUT, status: Status | None = None) -> None:
         self._wait_healthy(timeout)
         if status:
             status(f"ready at {self.base_url}")
 
     def _wait_healthy(self, timeout: float) -> None:
-        import httpx  # here, not at import: `python -m serving status` starts at once
-
         deadline = time.monotonic() + timeout
         health = self.base_url.removesuffix("/v1") + "/health"
         with httpx.Client(timeout=2.0, trust_env=False) as client:
@@ -197,6 +208,13 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def stop_pid(pid: int, timeout: float = 15.0) -> bool:

@@ -7,10 +7,13 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from serving._errors import EndpointError
+from serving._wire import CAPABILITIES, Capability
 
 if TYPE_CHECKING:
     from serving._auto import ServerHandle
@@ -19,8 +22,7 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 START_HINT = "`python -m serving up` starts the bundled server"
-# httpx is imported where it is used: `python -m serving status` needs this module's
-# names, not an HTTP client
+_PROBE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,11 @@ def _connect_failure(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def list_models(url: str, api_key: str) -> list[str] | None:
-    """Model ids from GET {url}/models; None when the server does not implement it."""
-    import httpx
-
+async def list_model_entries(url: str, api_key: str) -> list[dict[str, Any]] | None:
+    """The entries of GET {url}/models; None when the server does not implement it."""
     headers = {"Authorization": f"Bearer {api_key}"}
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, trust_env=False) as client:
             resp = await client.get(f"{url}/models", headers=headers)
     except httpx.ConnectError as exc:
         raise _unreachable(url, _connect_failure(exc)) from exc
@@ -85,39 +85,84 @@ async def list_models(url: str, api_key: str) -> list[str] | None:
         raise EndpointError(f"GET {url}/models failed with HTTP {resp.status_code}", url=url)
     try:
         data = resp.json()["data"]
-        return [str(m["id"]) for m in data]
+        return [{**m, "id": str(m["id"])} for m in data]
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"GET {url}/models did not return an OpenAI model list", url=url) from exc
 
 
-async def served_model_id(url: str, model: str, api_key: str) -> str:
-    """Check the server answers and turn model "auto" into the one id it serves."""
-    models = await list_models(url, api_key)
+async def list_models(url: str, api_key: str) -> list[str] | None:
+    """Model ids from GET {url}/models; None when the server does not implement it."""
+    entries = await list_model_entries(url, api_key)
+    return None if entries is None else [e["id"] for e in entries]
+
+
+def entry_capabilities(entry: dict[str, Any]) -> list[str] | None:
+    """What a /v1/models entry says it serves (the bundled server's `capabilities`), None if silent."""
+    caps = entry.get("capabilities")
+    return [str(c) for c in caps] if isinstance(caps, list) else None
+
+
+def _serves(entry: dict[str, Any], capability: Capability) -> bool:
+    caps = entry_capabilities(entry)
+    return caps is None or capability in caps  # a server that does not say may serve anything
+
+
+def _listing(entries: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        e["id"] + (f" ({', '.join(c)})" if (c := entry_capabilities(e)) is not None else "") for e in entries
+    )
+
+
+async def served_model_id(url: str, model: str, api_key: str, capability: Capability = "chat") -> str:
+    """Check the server answers and turn model "auto" into the one id serving `capability`."""
+    entries = await list_model_entries(url, api_key)
     if model != AUTO:
-        if models is not None and model not in models:
+        if entries is not None and model not in [e["id"] for e in entries]:
             # llama.cpp serves any name and proxies may hide the list: warn, do not refuse
-            log.warning("model %r is not among those %s lists (%s)", model, url, ", ".join(models))
+            log.warning("model %r is not among those %s lists (%s)", model, url, _listing(entries))
         return model
-    if models is None:
+    if entries is None:
         raise EndpointError(f"{url} does not list its models (GET /models: 404); name the model", url=url)
-    if not models:
+    if not entries:
         raise EndpointError(f"the model server at {url} lists no models", url=url)
-    if len(models) > 1:
+    able = [e for e in entries if _serves(e, capability)]
+    if not able:
         raise EndpointError(
-            f"the model server at {url} serves several models ({', '.join(models)}); "
+            f"the model server at {url} serves no {capability} model (it lists {_listing(entries)})", url=url
+        )
+    if len(able) > 1:
+        raise EndpointError(
+            f"the model server at {url} serves several {capability} models ({_listing(able)}); "
             "name one (model: in the scenario, or LLM_MODEL)",
             url=url,
         )
-    return models[0]
+    return str(able[0]["id"])
+
+
+async def resolve_model_id(
+    base_url: str, capability: Capability = "chat", *, api_key: str = "EMPTY", model: str = AUTO
+) -> str:
+    """The model id to send for `capability` ("chat", "embedding", "rerank", "score") at a base URL.
+
+    `model` "auto" picks the one model whose /v1/models entry lists the capability (entries
+    that list none, as a plain vLLM or OpenAI server's, count as serving anything); another
+    value is returned as it is. Raises EndpointError with a one-line message.
+    """
+    if capability not in CAPABILITIES:
+        raise ValueError(f"capability {capability!r}; valid: {', '.join(CAPABILITIES)}")
+    return await served_model_id(normalize_base_url(base_url), model, api_key, capability)
 
 
 @asynccontextmanager
-async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> AsyncIterator[Endpoint]:
+async def open_endpoint(
+    base_url: str, model: str, api_key: str = "EMPTY", *, capability: Capability = "chat"
+) -> AsyncIterator[Endpoint]:
     """Open a model endpoint for the duration of the context.
 
     base_url "auto": $LLM_BASE_URL if set, else the bundled server already running for this
-    user, else the embedded CPU server started now and stopped on exit. model "auto": the one
-    model the server lists. Raises EndpointError with a one-line message.
+    user, else the embedded CPU server (chat and embedding models) started now and stopped on
+    exit. model "auto": the one model the server lists for `capability`. Raises EndpointError
+    with a one-line message.
     """
     async with AsyncExitStack() as stack:
         started = False
@@ -133,7 +178,7 @@ async def open_endpoint(base_url: str, model: str, api_key: str = "EMPTY") -> As
                 url, started = server.base_url, server.started
         else:
             url = normalize_base_url(base_url)
-        resolved = await served_model_id(url, model, api_key)
+        resolved = await served_model_id(url, model, api_key, capability)
         endpoint = Endpoint(base_url=url, model=resolved, api_key=api_key, started_server=started)
         try:
             yield endpoint
@@ -157,7 +202,6 @@ async def server_down(
     """
     if server is not None and (message := server.crash_message()):
         return EndpointError(message, url=url)
-    import httpx
     import openai  # the agents' client raises this when the server goes away
 
     seen: BaseException | None = exc

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 
+from serving._wire import Capability
+
 PromptLayout = Literal["shared_prefix", "system_first"]
 Engine = Literal["llamacpp", "vllm"]  # as each server names itself in GET /v1/models `owned_by`
 # request-body fields in the engine's own names, e.g. {repeat_penalty: 1.1} for llama.cpp
@@ -33,6 +35,10 @@ class ModelInfoSpec(BaseModel):
 class VllmSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     runner: Literal["generate", "pooling"] = "generate"
+    convert: Literal["embed", "classify"] | None = None  # the pooling task vLLM adapts the model to
+    # this model's share of the GPU's memory when several profiles share one GPU (`up --profile A
+    # --profile B`): the shares are scaled to sum to 0.9 of the memory
+    gpu_memory: float = Field(default=0.8, gt=0, le=1)
     max_model_len: int | None = None
     tensor_parallel_size: int | None = None
     tool_call_parser: str | None = None
@@ -49,6 +55,8 @@ class ProfileSpec(BaseModel):
     model: str
     description: str
     served_model_name: str | None = None
+    # what the front routes to it; default: chat for the generate runner
+    capabilities: list[Capability] | None = None
     prompt_layout: PromptLayout
     model_info: ModelInfoSpec
     sampling: Sampling = Field(default_factory=dict)
@@ -57,6 +65,11 @@ class ProfileSpec(BaseModel):
     @property
     def served_name(self) -> str:
         return self.served_model_name or self.model
+
+    def serves(self) -> list[Capability]:
+        if self.capabilities is not None:
+            return list(self.capabilities)
+        return ["chat"] if self.vllm.runner == "generate" else ["embedding"]
 
 
 class FamilySpec(BaseModel):

@@ -22,6 +22,7 @@ class VllmOptions:
     max_model_len: int | None = None  # overrides the profile's
     tensor_parallel_size: int | None = None
     chat_template_dir: Path | None = None  # where vLLM's examples/*.jinja are
+    gpu_memory_utilization: float | None = None  # several processes on one GPU; None: vLLM's 0.9
 
 
 def get_profile(name: str) -> ProfileSpec:
@@ -47,6 +48,10 @@ def vllm_argv(name: str, options: VllmOptions | None = None) -> list[str]:
     argv += ["--host", opts.host, "--port", str(opts.port)]
     if v.runner != "generate":
         argv += ["--runner", v.runner]
+    if v.convert:
+        argv += ["--convert", v.convert]
+    if opts.gpu_memory_utilization is not None:
+        argv += ["--gpu-memory-utilization", f"{opts.gpu_memory_utilization:g}"]
     if max_len := opts.max_model_len or v.max_model_len:
         argv += ["--max-model-len", str(max_len)]
     if tp := opts.tensor_parallel_size or v.tensor_parallel_size:

@@ -13,7 +13,10 @@ ALLOWED = {
     "agentteams": set(),
     "serving": {"agentteams"},
     "tools": {"agentteams"},
-    "mcp_servers": {"agentteams"},
+    "mcp_servers": {
+        "agentteams",
+        "serving",
+    },  # the search server finds its embedding endpoint as scenarios do
     "agents": {"agentteams", "serving", "tools", "mcp_servers"},
     "teams": {"agentteams", "serving", "tools", "mcp_servers", "agents"},
     "scenarios": {"agentteams", "serving", "tools", "mcp_servers", "agents", "teams"},

@@ -91,7 +91,8 @@ def _clients(server: ScriptedModelServer, **options: Any) -> tuple[OpenAIChatCom
 
 @pytest.fixture
 def server() -> Iterator[ScriptedModelServer]:
-    with ScriptedModelServer([Reply.text("Day 1: Kathmandu.")], api_key="sk-test") as running:
+    """Two replies: one for AutoGen's stock client, one for ours."""
+    with ScriptedModelServer([Reply.text("Day 1: Kathmandu.")] * 2, api_key="sk-test") as running:
         yield running
 
 
@@ -104,6 +105,7 @@ async def test_create_sends_the_stock_clients_body(server: ScriptedModelServer, 
     finally:
         await stock.close()
         await ours.close()
+    server.assert_complete()
     assert server.requests[1] == server.requests[0]
     assert (got.content, got.finish_reason, got.usage) == (
         expected.content,
@@ -122,6 +124,7 @@ async def test_create_stream_sends_the_stock_clients_body(server: ScriptedModelS
     finally:
         await stock.close()
         await ours.close()
+    server.assert_complete()
     assert server.requests[1] == server.requests[0]
     assert server.requests[1]["stream_options"] == {"include_usage": True}
     assert "".join(i for i in got if isinstance(i, str)) == "Day 1: Kathmandu."
@@ -153,7 +156,7 @@ async def test_an_unreachable_server_is_the_sdks_connection_error() -> None:
 
 @pytest.mark.parametrize("retries", [0, 1])
 async def test_a_timeout_is_the_sdks_timeout_error_after_the_sdks_attempts(retries: int) -> None:
-    with ScriptedModelServer([Reply.text("late")], latency=1.0) as slow:
+    with ScriptedModelServer([Reply.text("late")] * (1 + retries), latency=1.0) as slow:
         resolved = ResolvedModel("default", slow.base_url, slow.model, "k", INFO, "shared_prefix")
         spec = ModelSpec(base_url=slow.base_url, model=slow.model, timeout=0.2, max_retries=retries)
         client = build_model_client(resolved, spec)

@@ -32,6 +32,7 @@ async def test_layouts_put_the_role_instruction_where_they_say(layout: str, mode
         scenario.spec = scenario.spec.model_copy(update={"prompt_layout": layout})
         async with scenario:
             await scenario.run()
+    server.assert_complete()  # every scripted reply was used, no more
     prompts = [_rendered(r["messages"]) for r in server.requests]
     assert len(prompts) == 4
     if layout == "system_first":
@@ -57,4 +58,5 @@ async def test_profile_default_layout_is_used_for_a_known_model() -> None:
         async with load_scenario("travel_planning", base_url=server.base_url, model="auto") as scenario:
             assert scenario.endpoints["default"].model == "qwen2.5-coder-1.5b-instruct-q4_k_m"
             await scenario.run()
+    server.assert_complete()  # every scripted reply was used, no more
     assert server.requests[0]["messages"][-1]["role"] == "system"

@@ -95,6 +95,7 @@ def test_playground_tool_calls_are_folded(browser_page: Any, tmp_path: Path) -> 
             tool.locator("summary").click()
             result = tool.locator("pre.result").inner_text()
             final = page.inner_text("#final-text")
+    model.assert_complete()  # every scripted reply was used, no more
     assert summary.startswith("🔧 time_assistant → get_current_time") and summary.endswith("✓")
     assert folded
     assert "Asia/Seoul" in result

@@ -74,7 +74,7 @@ def _candidates(branch: Any) -> list[Any]:
     if branch is bool:
         return [True]
     if branch in (int, float):
-        return [1]
+        return [1, 0, 100, 1000, 100_000]
     if branch is str:
         return ["x", "tools:calculator", "http://127.0.0.1:9/v1"]
     return []

@@ -34,6 +34,7 @@ async def test_travel_planning_speaks_in_order_and_stops_at_the_summary() -> Non
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("travel_planning", base_url=server.base_url, model=server.model) as scenario:
             result = await scenario.run()
+    server.assert_complete()  # every scripted reply was used, no more
     assert [m.source for m in result.messages] == ["user", *TRAVEL]
     assert result.messages[0].text == "Plan a 3 day trip to Nepal."
     assert result.final_source == "travel_summary_agent"
@@ -71,7 +72,8 @@ async def test_safety_cap_stops_a_team_whose_model_never_terminates(
         team: {type: round_robin, participants: [a, b]}
         """
     )
-    async with ScriptedModelServer([Reply.text("and another thing")]) as server:
+    # a model that never stops: the one place where repeating the last reply is the point
+    async with ScriptedModelServer([Reply.text("and another thing")], when_exhausted="repeat_last") as server:
         monkeypatch.setenv("TEST_BASE_URL", server.base_url)
         async with load_scenario(path) as scenario:
             result = await scenario.run("talk")
@@ -79,6 +81,7 @@ async def test_safety_cap_stops_a_team_whose_model_never_terminates(
         assert len(result.messages) == 31
         async with load_scenario(path, max_messages=5) as scenario:
             capped = await scenario.run("talk")
+        assert server.calls == 30 + 5  # one model call per turn, none after the cap
     assert [m.source for m in capped.messages] == ["user", "a", "b", "a", "b", "a"]
     assert capped.stop_reason == "Maximum number of turns 5 reached."
 
@@ -156,6 +159,7 @@ async def test_a_tool_the_model_invents_reaches_it_as_an_error_not_a_crash() -> 
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("time_assistant", base_url=server.base_url, model=server.model) as scenario:
             events = [item async for item in scenario.run_stream()]
+    server.assert_complete()  # every scripted reply was used, no more
     outputs = [e for e in events if isinstance(e, ToolResult)]
     assert outputs[0].is_error
     assert "get_weather" in outputs[0].content
@@ -172,6 +176,7 @@ async def test_malformed_tool_arguments_reach_the_model_as_an_error() -> None:
     async with ScriptedModelServer(replies) as server:
         async with load_scenario("time_assistant", base_url=server.base_url, model=server.model) as scenario:
             events = [item async for item in scenario.run_stream()]
+    server.assert_complete()  # every scripted reply was used, no more
     outputs = [e for e in events if isinstance(e, ToolResult)]
     assert outputs[0].is_error
     assert isinstance(events[-1], RunResult) and events[-1].final_text == "Oops."
@@ -210,9 +215,11 @@ async def test_python_tools_are_called_with_schemas_from_their_docstrings(
 
 async def test_a_thread_continues_from_saved_state() -> None:
     replies = [Reply.text("plan"), Reply.text("x"), Reply.text("y"), Reply.text("z")]
-    async with ScriptedModelServer(replies) as server:
+    again = [Reply.text("plan 5"), Reply.text("x5"), Reply.text("y5"), Reply.text("z5")]
+    async with ScriptedModelServer(replies + again) as server:
         async with load_scenario("travel_planning", base_url=server.base_url, model=server.model) as scenario:
             one = await scenario.run("Plan Nepal.")
             await scenario.run("Now make it 5 days.", state=one.state)
+        server.assert_complete()  # one call per agent in each run
     second_run_prompt = " ".join(message_text(m) for m in server.requests[4]["messages"])
     assert "Plan Nepal." in second_run_prompt and "Now make it 5 days." in second_run_prompt

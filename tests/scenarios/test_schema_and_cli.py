@@ -22,15 +22,20 @@ def test_committed_schema_is_current() -> None:
 
 def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
     shipped = sorted(PACKAGE.glob("*.yaml"))
-    assert [p.stem for p in shipped] == ["time_assistant", "travel_planning", "travel_selector"]
+    assert [p.stem for p in shipped] == ["pr_review", "time_assistant", "travel_planning", "travel_selector"]
     proc = subprocess.run(
         [sys.executable, "-m", "scenarios", "validate", *map(str, shipped)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": ok (") == 3
+    assert proc.stdout.count(": ok (") == 4
     for path in shipped:
         assert path.read_text().startswith("# yaml-language-server: $schema=./scenario.schema.json\n")
-    assert {i.name for i in list_scenarios()} == {"time_assistant", "travel_planning", "travel_selector"}
+    assert {i.name for i in list_scenarios()} == {
+        "pr_review",
+        "time_assistant",
+        "travel_planning",
+        "travel_selector",
+    }
 
 
 def test_public_import_paths() -> None:
@@ -82,6 +87,7 @@ def test_cli_runs_travel_planning_with_speakers_summary_and_transcript(tmp_path:
             env={**os.environ, "COLUMNS": "120"},
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     out = proc.stdout
     headers = [line.strip("─ ") for line in out.splitlines() if line.startswith("── ")]
     assert headers == ["user", "planner_agent", "local_agent", "language_agent", "travel_summary_agent"]
@@ -118,5 +124,6 @@ def test_cli_no_stream_prints_whole_messages_once(tmp_path: Path) -> None:
             timeout=120,
         )
     assert proc.returncode == 0, proc.stderr
+    server.assert_complete()  # every scripted reply was used, no more
     assert proc.stdout.count("It is noon. TERMINATE") == 1
     assert "Plan Seoul." in proc.stdout

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import uvicorn
+
+from serving._front import Front, Router
 
 
 def free_port() -> int:
@@ -49,3 +53,29 @@ def models_server() -> Iterator[Callable[[list[str], int], str]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def front_url() -> Iterator[Callable[[Router], str]]:
+    """Serve a Front on 127.0.0.1 with a real uvicorn (for clients that need a URL); its base URL."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(router: Router) -> str:
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(Front(router).app(), host="127.0.0.1", port=port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the front did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}/v1"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from serving._check import run_check
 from serving._cli import main
+from serving._front import Backend, BackendSpec, Router
 from serving.testing import Reply, ScriptedModelServer
+from tests.serving.fake_backend import DIMS, start_in_thread
 
 
 def good(body: dict[str, Any]) -> Reply:
@@ -41,8 +44,53 @@ async def test_all_pass() -> None:
         ("tool call", True),
         ("streamed tool call", True),
         ("JSON mode", True),
+        ("embeddings", False),
+        ("rerank", False),
+        ("score", False),
     ]
     assert report.results[3].detail == 'get_current_time({"timezone": "Asia/Seoul"})'
+    assert [r.detail for r in report.results[6:]] == [
+        "missing: no model here lists 'embedding'",
+        "missing: no model here lists 'rerank'",
+        "missing: no model here lists 'score'",
+    ]
+
+
+async def test_pooling_probes_through_the_front(front_url: Callable[[Router], str]) -> None:
+    """The bundled front with a chat and an embedding backend: every probe runs and passes."""
+    async with ScriptedModelServer(good, model="fake-chat") as chat:
+        emb, _, emb_url = start_in_thread("embedding", "fake-minilm")
+        try:
+            url = front_url(
+                Router(
+                    [
+                        Backend(
+                            BackendSpec(
+                                model="fake-chat", capabilities=["chat"], engine="external", url=chat.base_url
+                            )
+                        ),
+                        Backend(
+                            BackendSpec(
+                                model="fake-minilm",
+                                capabilities=["embedding", "rerank", "score"],
+                                engine="llama.cpp",
+                                url=emb_url,
+                            )
+                        ),
+                    ]
+                )
+            )
+            report = await run_check(url, "fake-chat")
+        finally:
+            emb.shutdown()
+            emb.server_close()
+    assert report.ok
+    rows = {r.name: (r.ok, r.detail) for r in report.results[6:]}
+    assert rows["rerank (fake-minilm)"] == (True, rows["rerank (fake-minilm)"][1])
+    assert rows["rerank (fake-minilm)"][1].startswith("best 'The capital of France is Paris.'")
+    assert rows["score (fake-minilm)"][0] is True
+    assert rows["embeddings (fake-minilm)"][1].startswith(f"{DIMS} dims; paraphrase ")
+    assert rows["embeddings (fake-minilm)"][0] is True
 
 
 async def test_no_tool_call_fails() -> None:

@@ -8,19 +8,25 @@ import pytest
 import serving
 from serving import Endpoint, EndpointError, open_endpoint
 from serving._endpoint import normalize_base_url
+from serving._front import Backend, BackendSpec, Router
 from serving.testing import Reply, ScriptedModelServer
 
 
 def test_public_names() -> None:
     assert sorted(serving.__all__) == sorted(
         [
+            "CAPABILITIES",
+            "Capability",
             "Endpoint",
             "EndpointError",
             "ModelInfoLookup",
             "detect_engine",
+            "entry_capabilities",
+            "list_model_entries",
             "list_models",
             "model_info_for",
             "open_endpoint",
+            "resolve_model_id",
             "server_down",
         ]
     )
@@ -62,7 +68,7 @@ async def test_several_models_listed_in_error(models_server: Callable[[list[str]
     with pytest.raises(EndpointError) as info:
         async with open_endpoint(url, "auto"):
             pass
-    assert "several models (qwen-a, llama-b)" in str(info.value)
+    assert "several chat models (qwen-a, llama-b)" in str(info.value)
     assert info.value.url == url + "/v1"
 
 
@@ -133,3 +139,52 @@ async def test_unrelated_error_with_server_up_passes_through() -> None:
         with pytest.raises(RuntimeError, match="tool failed"):
             async with open_endpoint(srv.base_url, "auto"):
                 raise RuntimeError("tool failed")
+
+
+async def test_resolve_model_id_by_capability(front_url: Callable[[Router], str]) -> None:
+    """The contract other packages code against: `auto` per capability at the bundled URL."""
+    from serving import resolve_model_id
+
+    router = Router(
+        [
+            Backend(
+                BackendSpec(
+                    model="chat-m", capabilities=["chat"], engine="external", url="http://127.0.0.1:9/v1"
+                )
+            ),
+            Backend(
+                BackendSpec(
+                    model="emb-m",
+                    capabilities=["embedding", "rerank", "score"],
+                    engine="llama.cpp",
+                    url="http://127.0.0.1:9/v1",
+                )
+            ),
+        ]
+    )
+    url = front_url(router)
+    assert [await resolve_model_id(url, cap) for cap in ("chat", "embedding", "rerank", "score")] == [
+        "chat-m",
+        "emb-m",
+        "emb-m",
+        "emb-m",
+    ]
+    assert await resolve_model_id(url.removesuffix("/v1"), "embedding", model="other") == "other"
+    async with open_endpoint(url, "auto") as chat, open_endpoint(url, "auto", capability="embedding") as emb:
+        assert (chat.model, emb.model) == ("chat-m", "emb-m")
+    only_chat = front_url(Router(router.backends[:1]))
+    with pytest.raises(EndpointError) as info:
+        await resolve_model_id(only_chat, "embedding")
+    assert (
+        str(info.value)
+        == f"the model server at {only_chat} serves no embedding model (it lists chat-m (chat))"
+    )
+
+
+async def test_a_server_that_does_not_list_capabilities(models_server: Callable[[list[str]], str]) -> None:
+    from serving import resolve_model_id
+
+    url = models_server(["bge-m3"])
+    assert await resolve_model_id(url, "embedding") == "bge-m3"
+    with pytest.raises(ValueError, match="capability 'embeddings'; valid: chat, embedding, rerank, score"):
+        await resolve_model_id(url, "embeddings")  # type: ignore[arg-type]

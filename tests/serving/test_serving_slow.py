@@ -5,25 +5,34 @@ One server started with `up --detach` is shared by the tests that only talk to i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
+import numpy as np
+import openai
 import pytest
 from openai import AsyncOpenAI
 
-from serving import EndpointError, open_endpoint
+from serving import EndpointError, open_endpoint, resolve_model_id
 from serving._cli import main
 from serving._embedded import free_port
+from serving._embedding_model import MINILM
 from serving._models import DEFAULT_MODEL, PACKAGED_MODELS, ensure_model, sha256_file
 from serving._state import pid_alive, read_state
 
 pytestmark = pytest.mark.slow
 MODEL_ID = PACKAGED_MODELS[DEFAULT_MODEL].alias
+EMBEDDING_ID = MINILM.alias
+MODELS = f"{MODEL_ID}, {EMBEDDING_ID}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bundled]:
 
 
 def _children_running_child() -> list[int]:
-    """Pids of this process's children that run serving._child."""
+    """Pids of this process's children that run the bundled server's front (serving._bundle)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -64,7 +73,7 @@ def _children_running_child() -> list[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == os.getpid() and b"serving._child" in cmdline and pid_alive(int(proc.name)):
+        if ppid == os.getpid() and b"serving._bundle" in cmdline and pid_alive(int(proc.name)):
             found.append(int(proc.name))
     return found
 
@@ -74,12 +83,15 @@ def test_up_detach_and_status(bundled: Bundled) -> None:
     assert status.returncode == 0
     lines = status.stdout.splitlines()
     assert lines[0] == f"running: {bundled.url}"
-    assert f"  model   {MODEL_ID}" in lines
+    assert f"  model   {MODELS}" in lines
+    backends = [line for line in lines if line.startswith("  backend ")]
+    assert [line.split(":")[0] for line in backends] == [f"  backend {MODEL_ID}", f"  backend {EMBEDDING_ID}"]
+    assert all(": ok, pid " in line and "(RSS " in line for line in backends)
     assert any(line.startswith(f"  pid     {bundled.pid} (RSS ") for line in lines)
     again = _serving(bundled.runtime_dir, "up", "--detach")
     assert again.returncode == 1
     assert again.stderr.strip() == (
-        f"error: a bundled server is already running at {bundled.url} (pid {bundled.pid}, {MODEL_ID}); "
+        f"error: a bundled server is already running at {bundled.url} (pid {bundled.pid}, {MODELS}); "
         "`python -m serving down` stops it"
     )
 
@@ -137,6 +149,105 @@ async def test_crash_mid_run_names_the_server(tmp_path: Path, monkeypatch: pytes
         f"the embedded model server (llama.cpp via xllamacpp) (pid {pid}, model {MODEL_ID}) at {ep.base_url} "
         "exited with code -9 during the run"
     )
+    assert _children_running_child() == []
+
+
+async def test_embeddings_through_the_sdk(bundled: Bundled) -> None:
+    texts = ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell today."]
+    async with AsyncOpenAI(base_url=bundled.url, api_key="EMPTY") as client:
+        default = await client.embeddings.create(model=EMBEDDING_ID, input=texts)  # base64 on the wire
+        floats = await client.embeddings.create(model=EMBEDDING_ID, input=texts, encoding_format="float")
+    assert default.model == EMBEDDING_ID
+    vectors = [np.array(d.embedding) for d in default.data]
+    assert [v.shape for v in vectors] == [(384,)] * 3
+    for got, want in zip(default.data, floats.data, strict=True):
+        assert got.embedding == pytest.approx(want.embedding, abs=1e-6)
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2]) + 0.3
+
+
+def _all_gone(pids: list[int], timeout: float) -> bool:
+    """The backends get SIGTERM when the front exits; there is no event to wait on, so poll."""
+    deadline = time.monotonic() + timeout
+    while any(pid_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _post(url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = httpx.post(url.removesuffix("/v1") + path, json=body, timeout=120)
+    assert resp.status_code == 200, resp.text
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def test_rerank_the_seed_example(bundled: Bundled) -> None:
+    docs = [
+        "France capital city is known for the Eiffel Tower.",
+        "Paris is located in the north-central part of France.",
+        "The capital of France is Paris.",
+    ]
+    body = {
+        "model": EMBEDDING_ID,
+        "query": "What is the capital of France?",
+        "documents": docs,
+        "top_n": 2,
+        "truncate_prompt_tokens": 512,
+    }
+    for path in ("/rerank", "/v1/rerank", "/v2/rerank"):
+        got = _post(bundled.url, path, body)
+        assert got["model"] == EMBEDDING_ID
+        assert got["results"][0]["document"]["text"] == "The capital of France is Paris."
+        assert len(got["results"]) == 2
+        assert 0 < got["results"][1]["relevance_score"] < got["results"][0]["relevance_score"] <= 1
+
+
+def test_score_paraphrase_above_unrelated(bundled: Bundled) -> None:
+    body = {
+        "model": EMBEDDING_ID,
+        "text_1": "How do I reset my password?",
+        "text_2": ["What are the steps to change my password?", "The weather is sunny in Madrid."],
+    }
+    for path in ("/score", "/v1/score"):
+        scores = [d["score"] for d in _post(bundled.url, path, body)["data"]]
+        assert scores[0] > scores[1] + 0.3
+
+
+def test_long_input_needs_truncation(bundled: Bundled) -> None:
+    long_text = "word " * 700
+    resp = httpx.post(f"{bundled.url}/embeddings", json={"input": long_text}, timeout=120)
+    assert resp.status_code == 400
+    assert resp.json()["error"]["message"] == (
+        f"input: 702 tokens, more than {EMBEDDING_ID}'s limit of 512; "
+        "shorten it or pass truncate_prompt_tokens"
+    )
+    ok = _post(bundled.url, "/v1/embeddings", {"input": long_text, "truncate_prompt_tokens": 100})
+    assert ok["usage"]["prompt_tokens"] == 100
+
+
+async def test_auto_serves_embeddings_and_a_dead_backend_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTTEAMS_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("LLM_BASE_URL", raising=False)
+    async with open_endpoint("auto", "auto", capability="embedding") as ep:
+        assert (ep.model, ep.started_server) == (EMBEDDING_ID, True)
+        assert await resolve_model_id(ep.base_url, "chat") == MODEL_ID
+        async with httpx.AsyncClient() as http:
+            health = (await http.get(ep.base_url.removesuffix("/v1") + "/health")).json()["backends"]
+        pids = [health[MODEL_ID]["pid"], health[EMBEDDING_ID]["pid"]]
+        os.kill(pids[1], signal.SIGKILL)
+        async with AsyncOpenAI(base_url=ep.base_url, api_key=ep.api_key, max_retries=0) as client:
+            with pytest.raises(openai.APIStatusError) as info:
+                await client.embeddings.create(model=EMBEDDING_ID, input="hello")
+            reply = await client.chat.completions.create(
+                model=MODEL_ID, messages=[{"role": "user", "content": "Say OK."}], max_tokens=5
+            )
+        assert info.value.status_code == 503
+        assert f"the llama.cpp backend (pid {pids[1]}, model {EMBEDDING_ID})" in info.value.message
+        assert reply.choices[0].message.content
+    assert await asyncio.to_thread(_all_gone, pids, 30.0)
     assert _children_running_child() == []
 
 

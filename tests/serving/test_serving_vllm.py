@@ -30,7 +30,7 @@ GOLDEN: dict[str, str] = {
     "gpt-oss-20b": "vllm serve openai/gpt-oss-20b --served-model-name openai/gpt-oss-20b"
     " --host 127.0.0.1 --port 8000 --enable-auto-tool-choice --tool-call-parser openai",
     "bge-m3": "vllm serve BAAI/bge-m3 --served-model-name BAAI/bge-m3 --host 127.0.0.1 --port 8000"
-    " --runner pooling --max-model-len 8192",
+    " --runner pooling --convert embed --max-model-len 8192",
     "bge-reranker-v2-m3": "vllm serve BAAI/bge-reranker-v2-m3 --served-model-name BAAI/bge-reranker-v2-m3"
     " --host 127.0.0.1 --port 8000 --runner pooling --max-model-len 8192",
 }

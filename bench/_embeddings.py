@@ -1,0 +1,263 @@
+"""`python -m bench model --embeddings`: the packaged embedding model behind the bundled front.
+
+Rows, measured side by side in one run on the same texts (~50 words each):
+- the bundled front (what clients call) and the llama.cpp embedding backend directly;
+- a numpy forward pass of the same safetensors weights (a reference: it checks that the GGUF
+  conversion computes the same vectors, and what plain BLAS does on these cores);
+- sentence-transformers, when it is installed (the row is skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench._report import print_table
+from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan
+from serving._embedded import free_port
+from serving._embedding_model import MINILM, ensure_embedding_model
+
+WORDS = (
+    "the river runs past the old mill where the farmer keeps his grain and the children play "
+    "near the water on long summer evenings while their parents talk about the harvest the price "
+    "of bread the weather the market in town and the new road that the council promised to build"
+).split()
+
+
+def texts(n: int, words: int = 50) -> list[str]:
+    """n distinct texts of `words` words (rotations, so no two are equal)."""
+    return [" ".join((WORDS[i % len(WORDS) :] + WORDS)[:words]) for i in range(n)]
+
+
+@dataclass
+class EmbeddingRow:
+    path: str
+    one_per_s: float | None
+    sixty_four_per_s: float | None
+    rerank20_p50_ms: float | None
+    rss_mib: float | None
+    max_abs_diff_vs_backend: float | None = None
+
+
+def _rss_mib(pid: int | None) -> float | None:
+    if not pid:
+        return None
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+async def _http_rows(
+    client: httpx.AsyncClient, url: str, repeats: int, rerank: bool
+) -> tuple[float, float, float | None]:
+    one, many, rr = [], [], []
+    single, batch = texts(1)[0], texts(64)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        (await client.post(f"{url}/v1/embeddings", json={"input": single})).raise_for_status()
+        one.append(time.perf_counter() - t)
+    for _ in range(max(3, repeats // 4)):
+        t = time.perf_counter()
+        (await client.post(f"{url}/v1/embeddings", json={"input": batch})).raise_for_status()
+        many.append(time.perf_counter() - t)
+    if rerank:
+        body = {"query": "where do the children play in summer", "documents": texts(20)}
+        for _ in range(repeats):
+            t = time.perf_counter()
+            (await client.post(f"{url}/rerank", json=body)).raise_for_status()
+            rr.append(time.perf_counter() - t)
+    return (
+        1 / statistics.median(one),
+        64 / statistics.median(many),
+        (statistics.median(rr) * 1000 if rr else None),
+    )
+
+
+class NumpyMiniLM:
+    """BERT encoder + mean pooling + L2 norm in numpy, from the packaged safetensors (reference)."""
+
+    def __init__(self, source: Path) -> None:
+        from safetensors.numpy import load_file
+
+        self.w = {k: v.astype("float32") for k, v in load_file(str(source / "model.safetensors")).items()}
+        # (in, out) C-contiguous copies: numpy hands 2-D contiguous products to BLAS
+        self.t = {k: v.T.copy() for k, v in self.w.items() if v.ndim == 2 and "embeddings." not in k}
+        config = json.loads((source / "config.json").read_text())
+        self.layers, self.heads = config["num_hidden_layers"], config["num_attention_heads"]
+        self.eps = config["layer_norm_eps"]
+
+    def _ln(self, x: Any, name: str) -> Any:
+        import numpy as np
+
+        mu = x.mean(-1, keepdims=True)
+        var = ((x - mu) ** 2).mean(-1, keepdims=True)
+        return (x - mu) / np.sqrt(var + self.eps) * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+
+    def _lin(self, x: Any, name: str) -> Any:
+        flat = x.reshape(-1, x.shape[-1]) @ self.t[f"{name}.weight"] + self.w[f"{name}.bias"]
+        return flat.reshape(*x.shape[:-1], -1)
+
+    def embed(self, batch: list[list[int]]) -> Any:
+        import numpy as np
+
+        n, width = len(batch), max(len(ids) for ids in batch)
+        ids = np.zeros((n, width), dtype=np.int64)
+        mask = np.zeros((n, width), dtype=np.float32)
+        for i, row in enumerate(batch):
+            ids[i, : len(row)], mask[i, : len(row)] = row, 1
+        w = self.w
+        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:width]
+        x = self._ln(x + w["embeddings.token_type_embeddings.weight"][0], "embeddings.LayerNorm")
+        d = x.shape[-1] // self.heads
+        bias = (1 - mask)[:, None, None, :] * -1e9
+        for layer in range(self.layers):
+            p = f"encoder.layer.{layer}"
+
+            def heads(t: Any) -> Any:
+                return t.reshape(n, width, self.heads, d).transpose(0, 2, 1, 3)
+
+            q, k, v = (heads(self._lin(x, f"{p}.attention.self.{m}")) for m in ("query", "key", "value"))
+            a = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d) + bias
+            a = np.exp(a - a.max(-1, keepdims=True))
+            a /= a.sum(-1, keepdims=True)
+            ctx = (a @ v).transpose(0, 2, 1, 3).reshape(n, width, -1)
+            x = self._ln(x + self._lin(ctx, f"{p}.attention.output.dense"), f"{p}.attention.output.LayerNorm")
+            h = self._lin(x, f"{p}.intermediate.dense")
+            h = 0.5 * h * (1 + _erf(h / np.sqrt(2)))  # BERT's exact GELU
+            x = self._ln(x + self._lin(h, f"{p}.output.dense"), f"{p}.output.LayerNorm")
+        pooled = (x * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def _erf(x: Any) -> Any:
+    """Abramowitz-Stegun 7.1.26 (error < 1.5e-7): numpy has no erf and scipy is not a dependency."""
+    import numpy as np
+
+    sign, a = np.sign(x), np.abs(x)
+    t = 1 / (1 + 0.3275911 * a)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return sign * (1 - poly * np.exp(-a * a))
+
+
+def _numpy_row(
+    tokens: list[list[int]], backend_vectors: list[list[float]], repeats: int
+) -> EmbeddingRow | None:
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    model = NumpyMiniLM(MINILM.source_dir())
+    diff = float(np.abs(model.embed(tokens[:8]) - np.array(backend_vectors[:8])).max())
+    one, many = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.embed(tokens[:1])
+        one.append(time.perf_counter() - t)
+    for _ in range(max(3, repeats // 4)):
+        t = time.perf_counter()
+        model.embed(tokens)
+        many.append(time.perf_counter() - t)
+    return EmbeddingRow(
+        "numpy forward pass (reference, in this process)",
+        1 / statistics.median(one),
+        64 / statistics.median(many),
+        None,
+        None,
+        diff,
+    )
+
+
+def _sentence_transformers_row(repeats: int) -> EmbeddingRow | None:
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return None
+    model = SentenceTransformer(str(MINILM.source_dir()), device="cpu")
+    single, batch = texts(1), texts(64)
+    one, many = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model.encode(single)
+        one.append(time.perf_counter() - t)
+    for _ in range(max(3, repeats // 4)):
+        t = time.perf_counter()
+        model.encode(batch)
+        many.append(time.perf_counter() - t)
+    return EmbeddingRow(
+        "sentence-transformers (torch, CPU)",
+        1 / statistics.median(one),
+        64 / statistics.median(many),
+        None,
+        None,
+    )
+
+
+async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:
+    gguf = ensure_embedding_model()
+    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
+    plan = embedded_plan(Path("unused.gguf"), "unused", gguf, port=free_port(), options=options)
+    plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
+    server = bundled_server(plan, alias=MINILM.alias, log_path=None)
+    await asyncio.to_thread(server.start)
+    rows: list[EmbeddingRow] = []
+    try:
+        front = server.base_url.removesuffix("/v1")
+        backend_url = plan.backends[0].url.removesuffix("/v1")
+        async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
+            health = (await client.get(f"{front}/health")).json()["backends"][MINILM.alias]
+            for name, url, rerank in (
+                ("bundled front -> llama.cpp (what clients call)", front, True),
+                ("llama.cpp embedding backend directly", backend_url, False),
+            ):
+                one, many, rr = await _http_rows(client, url, repeats, rerank)
+                rows.append(EmbeddingRow(name, one, many, rr, _rss_mib(health["pid"])))
+            tokens = [
+                (
+                    await client.post(f"{backend_url}/tokenize", json={"content": t, "add_special": True})
+                ).json()["tokens"]
+                for t in texts(64)
+            ]
+            vectors = [
+                d["embedding"]
+                for d in (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()[
+                    "data"
+                ]
+            ]
+        rows[0].rss_mib = _rss_mib(health["pid"])
+    finally:
+        await asyncio.to_thread(server.stop)
+    if (row := _numpy_row(tokens, vectors, 3)) is not None:  # slow: a reference, not a contender
+        rows.append(row)
+    if (row := _sentence_transformers_row(repeats)) is not None:
+        rows.append(row)
+    return rows
+
+
+def print_embedding_rows(rows: list[EmbeddingRow], threads: int) -> None:
+    print_table(
+        f"embeddings: {MINILM.alias}, ~50-word inputs, medians (embedding backend: {threads} thread(s))",
+        ["path", "emb/s (1 input)", "emb/s (64 inputs)", "rerank 20 docs p50 ms", "RSS MiB", "max |diff|"],
+        [
+            [
+                r.path,
+                r.one_per_s if r.one_per_s is not None else "-",
+                r.sixty_four_per_s if r.sixty_four_per_s is not None else "-",
+                r.rerank20_p50_ms if r.rerank20_p50_ms is not None else "-",
+                f"{r.rss_mib:.0f}" if r.rss_mib is not None else "-",
+                f"{r.max_abs_diff_vs_backend:.1e}" if r.max_abs_diff_vs_backend is not None else "-",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def as_json(rows: list[EmbeddingRow]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in rows]
