@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import httpx
 from rich.console import Console
 
-from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none, vllm_plan
 from serving._embedded import (
     DEFAULT_CTX,
     DEFAULT_PARALLEL,
@@ -28,7 +27,6 @@ from serving._endpoint import open_endpoint
 from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
-from serving._vllm import check_launchable
 
 if TYPE_CHECKING:
     from serving._check import CheckReport
@@ -65,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--embedding-threads",
         type=int,
-        default=EmbeddedOptions().embedding_threads,
+        default=None,
         help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
     )
     up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
@@ -154,11 +152,17 @@ def _up(args: argparse.Namespace) -> int:
         raise EndpointError("--profile and --print-command need --engine vllm", url="auto")
     _refuse_if_running()
     choice = _assemble_with_progress(args.model)
+    # the bundle (front, starlette) only when starting: `status`, `down`, `--help` start at once
+    from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none
+
     embedding = None if args.no_embeddings else embedding_model_or_none()
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     options = EmbeddedOptions(
-        ctx=args.ctx, parallel=args.parallel, threads=args.threads, embedding_threads=args.embedding_threads
+        ctx=args.ctx,
+        parallel=args.parallel,
+        threads=args.threads,
+        embedding_threads=args.embedding_threads or EmbeddedOptions().embedding_threads,
     )
     plan = embedded_plan(
         choice.path,
@@ -192,6 +196,9 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _up_vllm(args: argparse.Namespace) -> int:
+    from serving._bundle import bundled_server, vllm_plan
+    from serving._vllm import check_launchable
+
     if not args.profile:
         raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
     port = args.port or 8000
