@@ -131,9 +131,11 @@ def test_sdk_errors(client: openai.OpenAI) -> None:
 def test_wrong_or_missing_key_is_401(model: ScriptedModelServer, tmp_path: Path) -> None:
     config = GatewayConfig(db_path=tmp_path / "db.sqlite3", keys=("sk-team",), base_url=model.base_url)
     with serve(create_app(config)) as url:
-        with pytest.raises(openai.AuthenticationError) as wrong:
-            gateway_client(url, "sk-wrong").models.list()
-        ok = gateway_client(url, "sk-team").models.list()
+        with gateway_client(url, "sk-wrong") as wrong_client:
+            with pytest.raises(openai.AuthenticationError) as wrong:
+                wrong_client.models.list()
+        with gateway_client(url, "sk-team") as team_client:
+            ok = team_client.models.list()
     assert wrong.value.status_code == 401 and wrong.value.code == "invalid_api_key"
     assert any(m.id == "travel_planning" for m in ok)
 
