@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import _chat, _threads, _usage
+from . import _chat, _files, _threads, _usage
 from ._config import GatewayConfig
 from ._errors import install_error_handlers
+from ._filestore import FileStore
 from ._limits import BodyLimitMiddleware
 from ._pool import ScenarioPool
 from ._runner import ScenarioRunner
@@ -51,7 +52,10 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
+        files = FileStore(config.resolved_db_path(), quota_bytes=config.file_quota_bytes)
+        await files.open()
         gw = Gateway(config, active_runner, store)
+        gw.files = app.state.files = files
         if gw.keys.dev_mode:
             _log.warning(_DEV_MODE_BANNER)
         _log.info(
@@ -66,6 +70,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         finally:
             await gw.shutdown()
             await active_runner.aclose()
+            await files.close()
             await store.close()
 
     app = FastAPI(title="agentteams gateway", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -73,6 +78,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
     app.include_router(_chat.router)
     app.include_router(_threads.router)
     app.include_router(_usage.router)
+    app.include_router(_files.router)
 
     static = resources.files("gateway") / "static"
     index_html = (static / "index.html").read_text(encoding="utf-8")
@@ -86,5 +92,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=config.max_body_bytes, max_upload_bytes=config.max_file_bytes
+    )
     return app

@@ -17,6 +17,7 @@ from teams import RunEvent, RunRequest, RunResult, Turn
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
+from ._filestore import FileStore, files_chunk
 from ._schemas import ChatCompletionRequest, ModelOut, content_text
 from ._service import Gateway, caller, gateway, upstream_error
 from ._store import new_id
@@ -161,7 +162,7 @@ async def chat_completions(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     writer = ChunkWriter(completion_id, summary.name, created)
     return StreamingResponse(
-        _stream(execution, writer, first, events, include_usage),
+        _stream(execution, writer, first, events, include_usage, files=(gw.files, who.key_id)),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
     )
@@ -173,11 +174,14 @@ async def _stream(
     first: RunEvent,
     events: AsyncIterator[RunEvent],
     include_usage: bool,
+    files: tuple[FileStore | None, str] = (None, ""),
 ) -> AsyncIterator[bytes]:
     try:
         yield sse(writer.role())
         event: RunEvent | None = first
         while event is not None:
+            if isinstance(event, RunResult) and event.files and files[0] is not None:
+                yield sse(await files_chunk(writer, files[0], files[1], event.files))
             chunks = (
                 writer.final(event, include_usage) if isinstance(event, RunResult) else writer.event(event)
             )

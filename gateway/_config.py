@@ -27,6 +27,8 @@ class GatewayConfig:
     model: str | None = None
     api_key: str | None = None
     max_body_bytes: int = 1 << 20
+    max_file_bytes: int = 32 << 20  # one upload to POST /v1/files
+    file_quota_bytes: int = 512 << 20  # stored files per key, uploads and run outputs together
     max_messages: int = 256  # per chat request, per thread creation
     max_concurrent_per_key: int = 16
     max_active_runs: int = 256  # runs beyond it wait `queued`

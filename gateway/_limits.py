@@ -12,15 +12,14 @@ __all__ = ["BodyLimitMiddleware"]
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_upload_bytes = max_upload_bytes or max_bytes  # POST /v1/files
 
-    async def _reject(self, send: Send, size: str) -> None:
+    async def _reject(self, send: Send, size: str, limit: int) -> None:
         body = json.dumps(
-            error_body(
-                413, f"request body too large ({size} bytes; limit {self.max_bytes})", "request_too_large"
-            )
+            error_body(413, f"request body too large ({size} bytes; limit {limit})", "request_too_large")
         ).encode()
         await send(
             {
@@ -38,9 +37,10 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_upload_bytes if scope.get("path") == "/v1/files" else self.max_bytes
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._reject(send, value.decode())
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, value.decode(), limit)
                 return
         # No (trustworthy) length: read the body here, up to the limit, then replay it.
         chunks: list[bytes] = []
@@ -52,8 +52,8 @@ class BodyLimitMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send, f"more than {self.max_bytes}")
+            if size > limit:
+                await self._reject(send, f"more than {limit}", limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -106,6 +106,7 @@ class ScenarioPool:
             state=request.state,
             cancellation_token=cancel,
             stream_tokens=request.stream_tokens,
+            files=request.files,
         ):
             yield event
 

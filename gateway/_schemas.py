@@ -153,6 +153,18 @@ class TextContentOut(BaseModel):
     text: TextValue
 
 
+class ImageFileOut(BaseModel):
+    file_id: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImageFileContentOut(BaseModel):
+    """An image the run's code made; download it with GET /v1/files/{file_id}/content."""
+
+    type: Literal["image_file"] = "image_file"
+    image_file: ImageFileOut
+
+
 class ThreadOut(BaseModel):
     id: str
     object: Literal["thread"] = "thread"
@@ -167,7 +179,7 @@ class MessageOut(BaseModel):
     created_at: int
     thread_id: str
     role: Literal["user", "assistant"]
-    content: list[TextContentOut]
+    content: list[TextContentOut | ImageFileContentOut]
     assistant_id: str | None
     run_id: str | None
     attachments: list[Any] = Field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -19,6 +20,9 @@ from ._execution import Execution, RunObserver
 from ._runner import ScenarioRunner, describe_failure
 from ._states import RunKind
 from ._store import Store
+
+if TYPE_CHECKING:
+    from ._filestore import FileStore
 
 __all__ = ["Gateway", "caller", "gateway", "upstream_error"]
 
@@ -35,6 +39,7 @@ class Gateway:
         self.slots = asyncio.Semaphore(config.max_active_runs)
         self.executions: set[Execution] = set()
         self.thread_runs: dict[str, Execution] = {}
+        self.files: FileStore | None = None  # set by the app once its file store is open
 
     def scenario(self, name: str) -> ScenarioInfo:
         """Look a scenario up by name (a name is never used as a path)."""

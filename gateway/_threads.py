@@ -14,6 +14,7 @@ from teams import Message, RunEvent, RunRequest, Turn
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
+from ._filestore import FileStore, check_attachments, store_run_files, with_files
 from ._runner import describe_failure
 from ._schemas import (
     DeletedOut,
@@ -126,11 +127,13 @@ async def _unlocked(gw: Gateway, thread_id: str) -> None:
 async def _add_messages(gw: Gateway, thread_id: str, messages: list[MessageCreate]) -> list[MessageRow]:
     added = []
     for m in messages:
-        if m.attachments:
-            raise GatewayError(400, "attachments are not supported", "attachments_not_supported")
+        thread = await gw.store.get_thread(thread_id) if m.attachments else None
+        file_ids = await check_attachments(gw.files, thread.key_id if thread else "", m.attachments)
         added.append(
             await gw.store.add_message(thread_id, m.role, content_text(m.content), metadata=m.metadata)
         )
+        if file_ids and gw.files is not None:
+            await gw.files.attach(added[-1].id, [(f, "attachment") for f in file_ids])
     return added
 
 
@@ -189,7 +192,7 @@ async def create_message(thread_id: str, body: MessageCreate, gw: GatewayDep, wh
     await _thread(gw, thread_id, who)
     await _unlocked(gw, thread_id)
     (row,) = await _add_messages(gw, thread_id, [body])
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 @router.get("/{thread_id}/messages")
@@ -207,7 +210,7 @@ async def list_messages(
     rows = await gw.store.list_messages(
         thread_id, limit=limit + 1, order=order, after=after, before=before, run_id=run_id
     )
-    return _list([message_out(r) for r in rows[:limit]], len(rows) > limit)
+    return _list(await with_files(gw.files, [message_out(r) for r in rows[:limit]]), len(rows) > limit)
 
 
 @router.get("/{thread_id}/messages/{message_id}")
@@ -216,7 +219,7 @@ async def get_message(thread_id: str, message_id: str, gw: GatewayDep, who: Call
     row = await gw.store.get_message(thread_id, message_id)
     if row is None:
         raise GatewayError(404, f"No message found with id '{message_id}'.", "message_not_found")
-    return message_out(row)
+    return (await with_files(gw.files, [message_out(row)]))[0]
 
 
 # ---- runs ------------------------------------------------------------------------------
@@ -266,6 +269,8 @@ class _ThreadRun:
     run: RunRow
     thread_id: str
     last_message_of: dict[str, str] = field(default_factory=dict)  # agent -> its newest message id
+    files: FileStore | None = None  # where the files the run's code wrote are kept
+    key_id: str = ""  # who owns those files
 
     async def started(self, execution: Execution) -> None:
         await self.store.mark_run_started(self.run.id)
@@ -291,6 +296,8 @@ class _ThreadRun:
             final_id = self.last_message_of.get(result.final_source)
             if final_id is not None:
                 await self.store.set_message_content(final_id, result.final_text)  # without TERMINATE
+            if result.files:
+                await store_run_files(self.store, self.files, self.run, self.key_id, final_id, result.files)
             await self.store.save_state(
                 self.thread_id, result.state, await self.store.last_seq(self.thread_id)
             )
@@ -305,6 +312,11 @@ class _ThreadRun:
 async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Caller) -> RunRow:
     scenario = gw.scenario(body.assistant_id).name
     task, history = await _task_and_history(gw, thread)
+    inputs = (
+        await gw.files.inputs(who.key_id, (m.id for m in await gw.store.list_messages(thread.id)))
+        if gw.files
+        else []
+    )
     gw.limiter.acquire(who.key_id)  # fail with 429 before a run row exists
     gw.limiter.release(who.key_id)
     row = await gw.store.create_run(
@@ -318,10 +330,10 @@ async def _start_run(gw: Gateway, thread: ThreadRow, body: RunCreate, who: Calle
     try:
         execution = gw.start(
             scenario,
-            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False),
+            RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             who,
             kind="thread.run",
-            observer=_ThreadRun(gw.store, gw.thread_runs, row, thread.id),
+            observer=_ThreadRun(gw.store, gw.thread_runs, row, thread.id, files=gw.files, key_id=who.key_id),
         )
     except GatewayError as exc:  # another request took the last slot meanwhile
         await gw.store.finish_run(row.id, "failed", usage=None, error=("rate_limit_exceeded", exc.message))

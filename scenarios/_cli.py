@@ -12,7 +12,7 @@ from pathlib import Path
 from agentteams import AgentTeamsError
 
 # `--help` imports only argparse; `list`, `validate`, `schema` add pydantic and the YAML
-# reader; `run` imports AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
+# reader; `run` and `index` import AutoGen, openai and mcp (tests/test_quick_commands.py keeps it so).
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-stream", action="store_true", help="print whole messages, not tokens as they come")
     run.add_argument("--transcript", type=Path, metavar="FILE", help="write every event as JSON lines")
     run.add_argument("--max-messages", type=int, metavar="N", help="safety cap on agent messages")
+    run.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where files the code writes are saved (default: a new folder here)",
+    )
     run.add_argument(
         "--scenarios", action="append", default=[], metavar="DIR", help="extra scenario directory"
     )
@@ -101,15 +107,30 @@ async def _run(args: argparse.Namespace) -> int:
         if args.transcript:
             transcript = TranscriptWriter(files.enter_context(args.transcript.open("w", encoding="utf-8")))
         view.console.print(f"[bold]{scenario.name}[/bold]: {args.task or scenario.spec.task or ''}")
+        out = output_dir(args.out, scenario.name) if scenario.spec.uses_code() else None
+        if out is not None:
+            view.console.print(f"Files go to {out}", highlight=False)
         async with scenario:
             result: RunResult | None = None
-            async for event in scenario.run_stream(args.task):
+            async for event in scenario.run_stream(args.task, output_dir=out):
                 view.show(event)
                 if transcript:
                     transcript.write(event)
                 if isinstance(event, RunResult):
                     result = event
     return 0 if result is not None else EXIT_RUN_FAILED
+
+
+def output_dir(given: Path | None, name: str) -> Path:
+    """`--out DIR`, or a new folder `NAME-output-N` in the current directory."""
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        return given
+    n = 1
+    while (candidate := Path(f"{name}-output-{n}")).exists():
+        n += 1
+    candidate.mkdir()
+    return candidate
 
 
 def _validate(paths: Sequence[str]) -> int:

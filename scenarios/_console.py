@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from scenarios._code_view import files_record, show_code, show_files
 from teams import Message, RunEvent, RunResult, SpeakerSelected, TokenDelta, ToolCall, ToolResult
 
 _RESULT_PREVIEW = 400
@@ -53,7 +54,8 @@ class ConsoleView:
             self._header(item.source)
             self._end_line()
             self._streamed.discard(item.source)
-            self.console.print(Text(f"  → {item.name}({item.arguments})", style="yellow"))
+            if not show_code(self.console, item.name, item.arguments):
+                self.console.print(Text(f"  → {item.name}({item.arguments})", style="yellow"))
         elif isinstance(item, ToolResult):
             self._header(item.source)
             text = (
@@ -100,6 +102,7 @@ class ConsoleView:
         self.console.print()
         self.console.print(table)
         self.console.print(f"Stopped: {result.stop_reason}")
+        show_files(self.console, result.files)
 
 
 class TranscriptWriter:
@@ -111,6 +114,8 @@ class TranscriptWriter:
 
     def write(self, item: RunEvent) -> None:
         record = item.to_json()
+        if isinstance(item, RunResult):
+            record["files"] = files_record(item.files)  # names and paths, not the bytes
         record["t"] = round(time.perf_counter() - self._started, 3)
         self._out.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._out.flush()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,12 +29,13 @@ from agents import (
 from agents.spec import ResolvedPromptLayout
 from agentteams import AgentTeamsError
 from mcp_servers import McpSessionPool, McpStartError, StdioServerSpec
+from scenarios._code import open_sandbox
 from scenarios._errors import ScenarioError
 from scenarios._knowledge import open_knowledge_tools
 from scenarios._loader import LoadedSpec, read_spec, scenario_path
 from serving import Endpoint, detect_engine, model_info_for, open_endpoint, server_down
 from teams import ModelServerUnavailable, RunEvent, RunResult, Turn, build_team, stream_team
-from tools import build_function_tool
+from tools import CODE_TOOL, CodeSession, InputFile, Sandbox, build_function_tool
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class Scenario:
         self._resolved: dict[str, ResolvedModel] = {}
         self._pool: McpSessionPool | None = None
         self._python_tools: dict[str, BaseTool[Any, Any]] = {}
+        self._sandbox: Sandbox | None = None
 
     @property
     def name(self) -> str:
@@ -87,6 +91,7 @@ class Scenario:
             raise RuntimeError(f"scenario {self.name!r} is already open")
         stack = AsyncExitStack()
         try:
+            self._sandbox = await open_sandbox(self._loaded) if self.spec.uses_code() else None
             await self._open_models(stack)
             await self._open_mcp(stack)
             self._python_tools = {
@@ -153,10 +158,12 @@ class Scenario:
         stack.push_async_callback(pool.close)
         self._pool = pool
 
-    def _workbenches(self, agent: AgentSpec) -> list[Workbench]:
+    def _workbenches(self, agent: AgentSpec, code: CodeSession | None = None) -> list[Workbench]:
         pool = self._pool
         workbenches: list[Workbench] = [pool[t] for t in agent.tools if pool is not None and t in pool]
         python_tools = [self._python_tools[t] for t in agent.tools if t in self._python_tools]
+        if code is not None and CODE_TOOL in agent.tools:
+            python_tools.append(code.tool(agent.name))
         if python_tools:
             workbenches.append(StaticWorkbench(python_tools))
         return workbenches
@@ -186,6 +193,8 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = False,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> RunResult:
         """Run the team to its end. Tokens are not streamed unless asked: nobody sees them."""
         result: RunResult | None = None
@@ -195,6 +204,8 @@ class Scenario:
             state=state,
             cancellation_token=cancellation_token,
             stream_tokens=stream_tokens,
+            files=files,
+            output_dir=output_dir,
         ):
             if isinstance(item, RunResult):
                 result = item
@@ -209,15 +220,41 @@ class Scenario:
         state: dict[str, Any] | None = None,
         cancellation_token: CancellationToken | None = None,
         stream_tokens: bool | None = None,
+        files: Sequence[InputFile] = (),
+        output_dir: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Every event of one run as it happens (see `teams.events`), then the RunResult.
 
         `stream_tokens`: None follows each agent's `streaming:`; False sends whole messages
         only (cheaper: each token is otherwise an event through AutoGen's runtime).
+        `files` appear in the code interpreter's working directory; what its code writes is
+        in `RunResult.files` (and saved under `output_dir` when given).
         """
         if self._stack is None:
             raise RuntimeError("open the scenario first: `async with load_scenario(...) as scenario:`")
         messages = self._task_messages(task, history)
+        code = (
+            CodeSession(self._sandbox, inputs=files, output_dir=Path(output_dir) if output_dir else None)
+            if self._sandbox is not None
+            else None
+        )
+        try:
+            async for item in self._run_stream(messages, state, cancellation_token, stream_tokens, code):
+                if isinstance(item, RunResult) and code is not None:
+                    item = dataclasses.replace(item, files=tuple(code.files))
+                yield item
+        finally:
+            if code is not None:
+                code.close()
+
+    async def _run_stream(
+        self,
+        messages: list[BaseChatMessage],
+        state: dict[str, Any] | None,
+        cancellation_token: CancellationToken | None,
+        stream_tokens: bool | None,
+        code: CodeSession | None,
+    ) -> AsyncIterator[RunEvent]:
         team_spec = self.spec.effective_team()
         ledger = UsageLedger()
         by_name = {a.name: a for a in self.spec.agents}
@@ -226,7 +263,7 @@ class Scenario:
             build_agent(
                 by_name[name],
                 MeteredClient(self._clients[by_name[name].model], ledger, name),
-                workbenches=self._workbenches(by_name[name]),
+                workbenches=self._workbenches(by_name[name], code),
                 prompt_layout=self._layout(by_name[name]),
                 stream_tokens=stream_tokens,
                 team_roles=roles,

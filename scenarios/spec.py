@@ -13,7 +13,7 @@ from mcp_servers.search.spec import KnowledgeSpec
 from mcp_servers.spec import McpServerSpec
 from teams.spec import RoundRobinTeamSpec, TeamSpec, TerminationSpec
 from tools import BUILTIN_TOOLS
-from tools.spec import PythonToolSpec
+from tools.spec import CODE_TOOL, CodeSpec, PythonToolSpec
 
 Path = tuple[str | int, ...]
 
@@ -65,6 +65,9 @@ class ScenarioSpec(BaseModel):
     )
     agents: list[AgentSpec] = Field(min_length=1)
     team: TeamSpec | None = Field(default=None, description="Optional when there is one agent.")
+    code: CodeSpec = Field(
+        default_factory=CodeSpec, description="The sandbox of the `python` tool (the code interpreter)."
+    )
 
     def effective_team(self) -> TeamSpec:
         """The declared team, or for a lone agent a team that stops once it has answered."""
@@ -80,7 +83,7 @@ class ScenarioSpec(BaseModel):
             *self.mcp_servers,
             *self.tools,
             *self.knowledge,
-            *(n for n in BUILTIN_TOOLS if n not in self.tools),
+            *(n for n in [*BUILTIN_TOOLS, CODE_TOOL] if n not in self.tools),
         ]
 
     def python_tool(self, name: str) -> PythonToolSpec | None:
@@ -88,6 +91,10 @@ class ScenarioSpec(BaseModel):
             return self.tools[name]
         path = BUILTIN_TOOLS.get(name)
         return PythonToolSpec(function=path) if path else None
+
+    def uses_code(self) -> bool:
+        """Whether an agent has the code interpreter (`tools: [python]`, not a declared tool of that name)."""
+        return CODE_TOOL not in self.tools and any(CODE_TOOL in a.tools for a in self.agents)
 
     def used_model_names(self) -> list[str]:
         names = [agent.model for agent in self.agents]

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # name -> module: imported on first use, so that `python -m serving status` (and the other
 # quick commands) need none of the heavy libraries the builders use
 _EXPORTS = {
+    "CAPABILITIES": "serving._wire",
+    "Capability": "serving._wire",
     "detect_engine": "serving._engine",
     "Endpoint": "serving._endpoint",
     "entry_capabilities": "serving._endpoint",

@@ -215,7 +215,16 @@ def serve(plan: FrontPlan) -> int:
     backends = start_backends(plan)
     try:
         app = Front(Router(backends)).app()
-        config = uvicorn.Config(app, host=plan.host, port=plan.port, log_level="warning", lifespan="on")
+        # a bounded graceful shutdown: a request still waiting on a backend (its client gone)
+        # must not keep the front, and so every backend, alive after SIGTERM
+        config = uvicorn.Config(
+            app,
+            host=plan.host,
+            port=plan.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
         sys.stderr.write(
             f"serving {', '.join(b.model for b in backends)} at http://{plan.host}:{plan.port}/v1\n"
         )

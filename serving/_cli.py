@@ -27,11 +27,13 @@ from serving._endpoint import open_endpoint
 from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
+from serving._vllm import check_launchable
 
 if TYPE_CHECKING:
     from serving._check import CheckReport
 
-# `status`, `down` and `--help` import neither openai nor AutoGen: `check` imports openai when run
+# `status`, `down` and `--help` import neither openai nor AutoGen: `check` imports openai when
+# run, `up` the front (serving._bundle) when it starts one
 
 # no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
 out = Console(highlight=False, markup=False, soft_wrap=True)
@@ -63,7 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--embedding-threads",
         type=int,
-        default=None,
         help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
     )
     up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
@@ -146,15 +147,14 @@ def _serve_foreground(server: EmbeddedServer, state: ServerState) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none
+
     if args.engine == "vllm":
         return _up_vllm(args)
     if args.profile or args.print_command:
         raise EndpointError("--profile and --print-command need --engine vllm", url="auto")
     _refuse_if_running()
     choice = _assemble_with_progress(args.model)
-    # the bundle (front, starlette) only when starting: `status`, `down`, `--help` start at once
-    from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan, embedding_model_or_none
-
     embedding = None if args.no_embeddings else embedding_model_or_none()
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -197,7 +197,6 @@ def _up(args: argparse.Namespace) -> int:
 
 def _up_vllm(args: argparse.Namespace) -> int:
     from serving._bundle import bundled_server, vllm_plan
-    from serving._vllm import check_launchable
 
     if not args.profile:
         raise EndpointError("--engine vllm needs --profile NAME (see serving/profiles.yaml)", url="auto")
@@ -303,11 +302,11 @@ def print_report(report: CheckReport) -> None:
 
 
 async def _check(args: argparse.Namespace) -> int:
+    from serving._check import run_check
+
     async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
         if ep.started_server:
             err.print(f"(started the {SERVER_NAME} for this check; it stops afterwards)")
-        from serving._check import run_check
-
         report = await run_check(ep.base_url, ep.model, ep.api_key)
     print_report(report)
     if not report.ok:

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from serving._errors import EndpointError
 from serving._wire import CAPABILITIES, Capability
 
@@ -22,7 +20,8 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 START_HINT = "`python -m serving up` starts the bundled server"
-_PROBE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+# httpx is imported where it is used: `python -m serving status` needs this module's
+# names, not an HTTP client
 
 
 @dataclass(frozen=True)
@@ -64,9 +63,11 @@ def _connect_failure(exc: BaseException) -> str:
 
 async def list_model_entries(url: str, api_key: str) -> list[dict[str, Any]] | None:
     """The entries of GET {url}/models; None when the server does not implement it."""
+    import httpx
+
     headers = {"Authorization": f"Bearer {api_key}"}
     try:
-        async with httpx.AsyncClient(timeout=_PROBE_TIMEOUT, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as client:
             resp = await client.get(f"{url}/models", headers=headers)
     except httpx.ConnectError as exc:
         raise _unreachable(url, _connect_failure(exc)) from exc
@@ -202,6 +203,7 @@ async def server_down(
     """
     if server is not None and (message := server.crash_message()):
         return EndpointError(message, url=url)
+    import httpx
     import openai  # the agents' client raises this when the server goes away
 
     seen: BaseException | None = exc

@@ -326,8 +326,8 @@ class ScriptedModelServer:
         if not callable(script) and not script:
             raise ValueError("a script needs at least one step")
         self.model = model
-        self.owned_by = owned_by
         self.embeddings = embeddings
+        self.owned_by = owned_by
         self.latency = latency
         self.api_key = api_key  # when set, chat requests without `Bearer <api_key>` get 401
         self.when_exhausted = when_exhausted

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from agents import Usage
 from agentteams import ModelServerUnavailable
+from tools import InputFile, ProducedFile
 
 __all__ = [
     "Message",
@@ -78,6 +79,7 @@ class RunRequest:
     state: dict[str, Any] | None = None
     # False when nobody watches tokens arrive: whole messages cost far less CPU per run
     stream_tokens: bool = True
+    files: Sequence[InputFile] = ()  # put in the code interpreter's working directory
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,12 +87,14 @@ class RunRequest:
             "history": [t.to_json() for t in self.history],
             "state": self.state,
             "stream_tokens": self.stream_tokens,
+            "files": [f.to_json() for f in self.files],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRequest:
         history = tuple(Turn.from_json(t) for t in data["history"])
-        return cls(data["task"], history, data["state"], data["stream_tokens"])
+        files = tuple(InputFile.from_json(f) for f in data.get("files", ()))
+        return cls(data["task"], history, data["state"], data["stream_tokens"], files)
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,7 @@ class RunResult:
     usage: Mapping[str, Usage]  # per agent (and "selector")
     elapsed_s: float
     state: dict[str, Any] = field(default_factory=dict)  # the team's, to continue a thread
+    files: Sequence[ProducedFile] = ()  # what the `python` tool's code wrote
 
     @property
     def total(self) -> Usage:
@@ -234,6 +239,7 @@ class RunResult:
             "usage": {name: usage_to_json(u) for name, u in self.usage.items()},
             "elapsed_s": self.elapsed_s,
             "state": self.state,
+            "files": [f.to_json() for f in self.files],
         }
 
     @classmethod
@@ -246,6 +252,7 @@ class RunResult:
             usage={name: usage_from_json(u) for name, u in data["usage"].items()},
             elapsed_s=data["elapsed_s"],
             state=data["state"],
+            files=tuple(ProducedFile.from_json(f) for f in data.get("files", ())),
         )
 
 

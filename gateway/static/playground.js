@@ -62,6 +62,7 @@ function closeTurn() {
     // the stop word is for the team, not for the reader
     const text = state.openTurn.querySelector(".text");
     text.textContent = text.textContent.replace(/\s*\bTERMINATE\b[.!]?\s*$/, "");
+    renderFences(text);
   }
   state.openTurn = null;
 }
@@ -93,7 +94,8 @@ function onChunk(chunk) {
         closeTurn();
         const details = el("details", "tool");
         details.dataset.agent = agent;
-        details.append(el("summary", "", `🔧 ${agent} → ${ev.name}(…)`), el("pre", "args", ev.arguments));
+        details.append(el("summary", "", `🔧 ${agent} → ${ev.name}(…)`), toolCallBody(ev.name, ev.arguments));
+        if (ev.name === "python") details.open = true;  // the code is the point: show it
         $("transcript").append(details);
         state.tools.set(ev.call_id, details);
         break;
@@ -109,6 +111,9 @@ function onChunk(chunk) {
         details.append(el("pre", "result" + (ev.is_error ? " error" : ""), ev.content));
         break;
       }
+      case "files":
+        showFiles(ev.files, headers(), $("transcript"));
+        break;
       case "final":
         $("elapsed").textContent = `${ev.elapsed_s.toFixed(1)} s`;
         break;
@@ -186,6 +191,7 @@ async function run(event) {
     else { setStatus("error"); showError(err.message); }
   } finally {
     closeTurn();
+    renderFences($("final-text"));
     clearInterval(state.timer);
     if (!finished || $("elapsed").textContent === "") {
       $("elapsed").textContent = `${((performance.now() - state.started) / 1000).toFixed(1)} s`;

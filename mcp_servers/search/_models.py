@@ -1,4 +1,4 @@
-"""The embedding and rerank endpoints, found as scenarios find theirs.
+"""The embedding and rerank endpoints, found as scenarios find theirs (serving.open_endpoint).
 
 `auto` base URL: LLM_BASE_URL, else the bundled server running for this user, else the
 embedded server started for the context. `auto` model: the entry of GET /v1/models whose
@@ -9,7 +9,6 @@ capabilities and that lists one model is taken at its word.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -162,10 +161,17 @@ async def open_models(
 ) -> AsyncIterator[Models]:
     """Resolve the endpoint (starting the bundled server if `auto` finds none) and the model ids."""
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(_base_url(embedding.base_url))
+        from serving import open_endpoint  # lazy: importing this package starts nothing
+
+        if embedding.base_url.strip() != AUTO:
+            _normalize(embedding.base_url)  # our message for a URL that is not one
+        endpoint = await stack.enter_async_context(
+            open_endpoint(embedding.base_url, embedding.model, embedding.api_key, capability="embedding")
+        )
+        url = endpoint.base_url
         async with httpx.AsyncClient(timeout=10, trust_env=False) as client:
             entries = await _model_entries(client, url)
-        model = pick_model(entries, embedding.model, ["embedding"], url)
+        model = pick_model(entries, endpoint.model, ["embedding"], url)
         embedder = Embedder(url, model, embedding.api_key)
         stack.push_async_callback(embedder.close)
         reranker = None
@@ -184,19 +190,3 @@ async def open_models(
             "embedding with %s at %s%s", model, url, f", reranking with {reranker.model}" if reranker else ""
         )
         yield Models(embedder, reranker)
-
-
-@asynccontextmanager
-async def _base_url(base_url: str) -> AsyncIterator[str]:
-    if base_url.strip() != AUTO:
-        yield _normalize(base_url)
-        return
-    env = os.environ.get("LLM_BASE_URL", "").strip()
-    if env and env != AUTO:
-        yield _normalize(env)
-        return
-    # TODO(serving merge): serving's capability-aware endpoint export replaces this private import
-    from serving._auto import auto_server
-
-    async with auto_server() as server:
-        yield server.base_url

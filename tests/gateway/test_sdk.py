@@ -131,11 +131,10 @@ def test_sdk_errors(client: openai.OpenAI) -> None:
 def test_wrong_or_missing_key_is_401(model: ScriptedModelServer, tmp_path: Path) -> None:
     config = GatewayConfig(db_path=tmp_path / "db.sqlite3", keys=("sk-team",), base_url=model.base_url)
     with serve(create_app(config)) as url:
-        with gateway_client(url, "sk-wrong") as wrong_client:
-            with pytest.raises(openai.AuthenticationError) as wrong:
-                wrong_client.models.list()
-        with gateway_client(url, "sk-team") as team_client:
-            ok = team_client.models.list()
+        with gateway_client(url, "sk-wrong") as wrong_key, pytest.raises(openai.AuthenticationError) as wrong:
+            wrong_key.models.list()
+        with gateway_client(url, "sk-team") as right_key:
+            ok = right_key.models.list()
     assert wrong.value.status_code == 401 and wrong.value.code == "invalid_api_key"
     assert any(m.id == "travel_planning" for m in ok)
 
@@ -144,8 +143,8 @@ def test_model_server_down_is_502_naming_its_url(tmp_path: Path) -> None:
     dead = "http://127.0.0.1:9/v1"  # port 9 (discard): nothing listens
     config = GatewayConfig(db_path=tmp_path / "db.sqlite3", base_url=dead, model="m")
     with serve(create_app(config)) as url:
-        with pytest.raises(openai.APIStatusError) as down:
-            gateway_client(url).chat.completions.create(model="travel_planning", messages=TASK)
+        with gateway_client(url) as sdk, pytest.raises(openai.APIStatusError) as down:
+            sdk.chat.completions.create(model="travel_planning", messages=TASK)
     assert down.value.status_code == 502
     assert "127.0.0.1:9" in down.value.message
 
@@ -159,8 +158,7 @@ def test_429_beyond_the_per_key_limit(tmp_path: Path) -> None:
             model=model.model,
             max_concurrent_per_key=1,
         )
-        with serve(create_app(config)) as url:
-            sdk = gateway_client(url)
+        with serve(create_app(config)) as url, gateway_client(url) as sdk:
             thread = sdk.beta.threads.create(messages=THREAD_TASK)
             sdk.beta.threads.runs.create(thread.id, assistant_id="travel_planning")
             assert script.reached.wait(20)
@@ -206,8 +204,8 @@ def test_cancel_a_run_with_the_sdk(tmp_path: Path) -> None:
     script = GatedScript("local_agent")
     with ScriptedModelServer(script) as model:
         config = GatewayConfig(db_path=tmp_path / "db.sqlite3", base_url=model.base_url, model=model.model)
-        with serve(create_app(config)) as url:
-            threads = gateway_client(url).beta.threads
+        with serve(create_app(config)) as url, gateway_client(url) as sdk:
+            threads = sdk.beta.threads
             thread = threads.create(messages=THREAD_TASK)
             run = threads.runs.create(thread.id, assistant_id="travel_planning")
             assert script.reached.wait(20)

@@ -46,7 +46,7 @@ CASES = {
     "unknown top-level key": (
         ("name: demo", "name: demo\nagnets: []"),
         "2:1: unknown key 'agnets' in the scenario (expected one of name, description, task, prompt_layout, "
-        "models, mcp_servers, tools, knowledge, agents, team; did you mean 'agents'?)",
+        "models, mcp_servers, tools, knowledge, agents, team, code; did you mean 'agents'?)",
     ),
     "wrong type": (
         ("{max_messages: 4}", "{max_messages: four}"),
@@ -62,7 +62,7 @@ CASES = {
     ),
     "unknown tool or MCP server": (
         ("tools: [time]", "tools: [tme]"),
-        "13:13: unknown tool or MCP server 'tme' (expected one of time, calculator, days_between; "
+        "13:13: unknown tool or MCP server 'tme' (expected one of time, calculator, days_between, python; "
         "did you mean 'time'?)",
     ),
     "duplicate agent names": (
@@ -167,8 +167,8 @@ def test_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario("travel_planing")
     assert str(info.value) == (
-        "no scenario named 'travel_planing' (expected one of pr_review, time_assistant, travel_planning, "
-        "travel_selector; did you mean 'travel_planning'?)"
+        "no scenario named 'travel_planing' (expected one of data_analyst, pr_review, time_assistant, "
+        "travel_planning, travel_selector; did you mean 'travel_planning'?)"
     )
 
 

@@ -74,7 +74,9 @@ def _candidates(branch: Any) -> list[Any]:
     if branch is bool:
         return [True]
     if branch in (int, float):
-        return [1, 0, 100, 1000, 100_000]
+        return [1, 1000, 1_000_000]  # the first that meets the field's bounds
+    if isinstance(branch, type) and issubclass(branch, int):  # pydantic's ByteSize: code.memory
+        return ["1GiB", 1_000_000]  # the first that meets the field's bounds
     if branch is str:
         return ["x", "tools:calculator", "http://127.0.0.1:9/v1"]
     return []

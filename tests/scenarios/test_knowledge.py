@@ -58,7 +58,7 @@ agents:
         (
             "tools: [prs]",
             "tools: [pr]",
-            "11:13: unknown tool or MCP server 'pr' (expected one of prs, calculator, days_between; "
+            "11:13: unknown tool or MCP server 'pr' (expected one of prs, calculator, days_between, python; "
             "did you mean 'prs'?)",
         ),
         (
@@ -111,10 +111,7 @@ async def test_pr_review_cites_the_sha_the_search_returned(
     assert isinstance(result, RunResult)
     sha = repo_env.merges["auth"]
     title = "Merge pull request #1 from dev/auth: bearer token authentication for the gateway"
-    assert (
-        result.messages[-1].text
-        == f"The gateway's authentication came in ({sha[:7]} {title}). TERMINATE"
-    )
+    assert result.messages[-1].text == f"The gateway's authentication came in ({sha[:7]} {title}). TERMINATE"
     assert [t["function"]["name"] for t in tools] == ["search_prs"]
     assert set(tools[0]["function"]["parameters"]["properties"]) == {"query", "k"}
     assert any(

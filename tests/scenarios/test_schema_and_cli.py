@@ -22,15 +22,22 @@ def test_committed_schema_is_current() -> None:
 
 def test_every_shipped_scenario_validates_and_points_at_the_schema() -> None:
     shipped = sorted(PACKAGE.glob("*.yaml"))
-    assert [p.stem for p in shipped] == ["pr_review", "time_assistant", "travel_planning", "travel_selector"]
+    assert [p.stem for p in shipped] == [
+        "data_analyst",
+        "pr_review",
+        "time_assistant",
+        "travel_planning",
+        "travel_selector",
+    ]
     proc = subprocess.run(
         [sys.executable, "-m", "scenarios", "validate", *map(str, shipped)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count(": ok (") == 4
+    assert proc.stdout.count(": ok (") == 5
     for path in shipped:
         assert path.read_text().startswith("# yaml-language-server: $schema=./scenario.schema.json\n")
     assert {i.name for i in list_scenarios()} == {
+        "data_analyst",
         "pr_review",
         "time_assistant",
         "travel_planning",

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -61,6 +62,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
         self.received.append((self.path, body))
+        if self.kind == "hang":
+            if len(sys.argv) > 4:  # tell the test the request arrived
+                with open(sys.argv[4], "a") as f:
+                    f.write(f"{self.path}\n")
+            time.sleep(3600)  # a backend that never answers; the process ends on SIGTERM
         if self.kind == "vllm":
             self._send(200, {"echo_path": self.path, "echo_body": body})
         elif self.kind == "chat" and self.path == "/v1/chat/completions":

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -208,3 +210,45 @@ def _free(port: int) -> bool:
     except httpx.TransportError:
         return True
     return False
+
+
+def test_stop_does_not_wait_for_a_request_a_backend_never_answers(tmp_path: Path) -> None:
+    port = free_port()
+    plan = FrontPlan(
+        host="127.0.0.1",
+        port=free_port(),
+        backends=[
+            BackendSpec(
+                model="stuck",
+                capabilities=["embedding"],
+                engine="vllm",
+                url=f"http://127.0.0.1:{port}/v1",
+                command=[sys.executable, FAKE, "hang", "stuck", str(port), str(tmp_path / "arrived")],
+            )
+        ],
+    )
+    server = bundled_server(plan, alias="stuck", log_path=tmp_path / "server.log")
+    server.start(timeout=60)
+    backend_pid = httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["backends"]["stuck"][
+        "pid"
+    ]
+    pending = threading.Thread(
+        target=lambda: _ignore(
+            lambda: httpx.post(f"{server.base_url}/embeddings", json={"input": "a"}, timeout=60)
+        )
+    )
+    pending.start()
+    _wait(lambda: (tmp_path / "arrived").exists(), "the request to reach the stuck backend")
+    started = time.monotonic()
+    server.stop(timeout=15)
+    assert server.exit_code() == 0  # stopped by SIGTERM, not killed after 15 s
+    assert time.monotonic() - started < 12  # uvicorn's graceful shutdown is bounded at 5 s
+    _wait(lambda: not pid_alive(backend_pid), "the stuck backend to stop")
+    pending.join(60)
+
+
+def _ignore(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except httpx.HTTPError:
+        pass
