@@ -39,8 +39,6 @@ _EXPORTS = {
     "EndpointError": "serving._errors",
     "ModelInfoLookup": "serving._profiles",
     "model_info_for": "serving._profiles",
-    "CAPABILITIES": "serving._wire",
-    "Capability": "serving._wire",
 }
 
 __all__ = [

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from serving._errors import ServingError
 
 SERVER_NAME = "embedded model server (llama.cpp via xllamacpp)"
@@ -172,6 +170,8 @@ class EmbeddedServer:
             status(f"ready at {self.base_url}")
 
     def _wait_healthy(self, timeout: float) -> None:
+        import httpx  # here, not at import: `python -m serving status` starts at once
+
         deadline = time.monotonic() + timeout
         health = self.base_url.removesuffix("/v1") + "/health"
         with httpx.Client(timeout=2.0, trust_env=False) as client:
