@@ -130,7 +130,10 @@ class Scenario:
             )
             if triple not in endpoints:
                 endpoint = await stack.enter_async_context(open_endpoint(*triple))
-                endpoints[triple] = (endpoint, await detect_engine(endpoint.base_url, endpoint.api_key))
+                endpoints[triple] = (
+                    endpoint,
+                    await detect_engine(endpoint.base_url, endpoint.api_key, endpoint.model),
+                )
             endpoint, engine = endpoints[triple]
             info, layout = resolve_model_info(name, spec, endpoint.model)
             sampling = model_info_for(endpoint.model).sampling_for(engine)

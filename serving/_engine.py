@@ -1,25 +1,38 @@
-"""Which server software answers at an endpoint, from how it names itself in GET /models."""
+"""Which server software answers for a model, from how GET /models describes it."""
 
 from __future__ import annotations
 
-import httpx
+from typing import Any
 
 from serving._profiles import Engine
 
-_OWNERS: dict[str, Engine] = {"llamacpp": "llamacpp", "vllm": "vllm"}
+# llama.cpp and vLLM put their name in `owned_by`; the bundled front says `engine` per model
+_NAMES: dict[str, Engine] = {"llamacpp": "llamacpp", "llama.cpp": "llamacpp", "vllm": "vllm"}
 
 
-async def detect_engine(url: str, api_key: str) -> Engine | None:
-    """ "llamacpp" or "vllm" when the server's model list says so, else None (any other server).
+async def detect_engine(url: str, api_key: str, model: str | None = None) -> Engine | None:
+    """ "llamacpp" or "vllm" for `model` (or every model listed) when the list says so, else None.
 
-    Both put their name in each model's `owned_by`; the engine decides which sampling fields
-    a request may carry beyond OpenAI's (llama.cpp `repeat_penalty`, vLLM `repetition_penalty`).
+    The engine decides which fields a request may carry beyond OpenAI's: llama.cpp's
+    `repeat_penalty` and `grammar`, vLLM's `repetition_penalty`.
     """
+    import httpx
+
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as client:
             resp = await client.get(f"{url}/models", headers={"Authorization": f"Bearer {api_key}"})
-        owners = {str(m.get("owned_by", "")).lower() for m in resp.json().get("data", [])}
+        entries: list[dict[str, Any]] = [m for m in resp.json().get("data", []) if isinstance(m, dict)]
     except (httpx.HTTPError, ValueError, AttributeError, TypeError):
         return None
-    found = {_OWNERS[o] for o in owners if o in _OWNERS}
+    if model is not None and any(m.get("id") == model for m in entries):
+        entries = [m for m in entries if m.get("id") == model]
+    found = {_engine(m) for m in entries} - {None}
     return found.pop() if len(found) == 1 else None
+
+
+def _engine(entry: dict[str, Any]) -> Engine | None:
+    for key in ("engine", "owned_by"):
+        name = _NAMES.get(str(entry.get(key, "")).lower())
+        if name is not None:
+            return name
+    return None

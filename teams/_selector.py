@@ -123,10 +123,12 @@ class ConstrainedSelector:
         started = time.perf_counter()
         answer = ""
         speaker: str | None = None
+        # `extra_body` replaces the client's, so the pick goes without the engine's repetition
+        # penalty: every name is in the prompt, and a penalty there only adds noise to the choice
         constraint: dict[str, Any] = (
             {"extra_body": {"grammar": choice_grammar(candidates)}}
             if self._grammar
-            else {"response_format": choice_format(candidates)}
+            else {"response_format": choice_format(candidates), "extra_body": {}}
         )
         try:
             result = await self._client.create(
