@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -253,7 +253,9 @@ async def run_check(base_url: str, model: str, api_key: str = "EMPTY") -> CheckR
                 ("score", "score", pooling.score),
             ):
                 if cap in models:
-                    results.append(await _timed(f"{label} ({models[cap]})", pprobe, False))
+                    # the model goes in the detail: a wide name column folds the other details
+                    probed = await _timed(label, pprobe, False)
+                    results.append(replace(probed, detail=f"{models[cap]}: {probed.detail}"))
                 else:
                     results.append(
                         CheckResult(label, False, f"missing: no model here lists {cap!r}", 0.0, False)

@@ -86,11 +86,11 @@ async def test_pooling_probes_through_the_front(front_url: Callable[[Router], st
             emb.server_close()
     assert report.ok
     rows = {r.name: (r.ok, r.detail) for r in report.results[6:]}
-    assert rows["rerank (fake-minilm)"] == (True, rows["rerank (fake-minilm)"][1])
-    assert rows["rerank (fake-minilm)"][1].startswith("best 'The capital of France is Paris.'")
-    assert rows["score (fake-minilm)"][0] is True
-    assert rows["embeddings (fake-minilm)"][1].startswith(f"{DIMS} dims; paraphrase ")
-    assert rows["embeddings (fake-minilm)"][0] is True
+    assert rows["rerank"] == (True, rows["rerank"][1])
+    assert rows["rerank"][1].startswith("fake-minilm: best 'The capital of France is Paris.'")
+    assert rows["score"][0] is True
+    assert rows["embeddings"][1].startswith(f"fake-minilm: {DIMS} dims; paraphrase ")
+    assert rows["embeddings"][0] is True
 
 
 async def test_no_tool_call_fails() -> None:

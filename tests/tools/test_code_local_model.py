@@ -14,6 +14,9 @@ from teams import ToolResult
 
 pytestmark = [
     pytest.mark.slow,
+    # AutoGen warns when a streamed reply is empty, which the small model sometimes sends; the
+    # run goes on with an empty turn, and the files the code wrote are what this test asserts
+    pytest.mark.filterwarnings("ignore:No text content or tool calls are available:UserWarning"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (apt-get install bubblewrap)"),
 ]
 
