@@ -10,8 +10,9 @@ Runs are described by `teams.events` (RunRequest in, RunEvent out); a ScenarioRu
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from agentteams._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gateway._app import create_app
@@ -31,9 +32,4 @@ _EXPORTS = {
 __all__ = ["GatewayConfig", "RemoteRunError", "ScenarioRunner", "create_app", "default_db_path"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
