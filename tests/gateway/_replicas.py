@@ -22,21 +22,25 @@ REPO = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def gateway_process(
-    db_url: str, base_url: str, model: str, log: Path, *options: str
+    db_url: str, base_url: str, model: str, log: Path, *options: str, startup: float = 120
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`python -m gateway --db db_url` on a free port; yields the process and its URL once healthy."""
+    """`python -m gateway --db db_url` on a free port; yields the process and its URL once healthy.
+
+    `startup` bounds each of the two waits (the address line, then /health); the default is
+    generous because the process imports AutoGen first, slow on a loaded 2-core machine.
+    """
     command = [sys.executable, "-m", "gateway", "--port", "0", "--db", db_url, "--base-url", base_url]
     command += ["--model", model, "--log-level", "warning", *options]
     with log.open("a") as errors:
         proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
     try:
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        ready, _, _ = select.select([proc.stdout], [], [], startup)
         line = proc.stdout.readline() if ready else ""
         match = re.search(r"base_url (http://\S+)/v1", line)
         assert match, f"no address from the gateway: {line!r}; log:\n{log.read_text()}"
         url = match.group(1)
-        deadline = time.monotonic() + 120  # imports AutoGen first: slow on a loaded 2-core machine
+        deadline = time.monotonic() + startup
         while True:
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:

@@ -3,27 +3,23 @@ reported failed with a reason, and the thread runs again."""
 
 from __future__ import annotations
 
-import re
-import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 from openai.types.beta import thread_create_params
 
 from serving.testing import ScriptedModelServer
 
+from ._replicas import gateway_process as replica
 from ._travel import FINAL, GatedScript
 
 pytestmark = pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")
 
-REPO = Path(__file__).resolve().parents[2]
 TASK: list[thread_create_params.Message] = [{"role": "user", "content": "Plan a 3 day trip to Nepal."}]
 
 
@@ -31,35 +27,9 @@ TASK: list[thread_create_params.Message] = [{"role": "user", "content": "Plan a 
 def gateway_process(
     db: Path, model: ScriptedModelServer, log: Path, *options: str
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`python -m gateway` on a free port; yields the process and its base URL once healthy."""
-    command = [sys.executable, "-m", "gateway", "--port", "0", "--db", str(db), "--base-url", model.base_url]
-    command += ["--model", model.model, "--log-level", "warning", *options]
-    with log.open("a") as errors:
-        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=errors, text=True)
-    try:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        line = proc.stdout.readline() if ready else ""
-        match = re.search(r"base_url (http://\S+)/v1", line)
-        assert match, f"no address from the gateway: {line!r}; log:\n{log.read_text()}"
-        url = match.group(1)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, f"gateway exited; log:\n{log.read_text()}"
-            assert time.monotonic() < deadline, "gateway did not become healthy"
-            time.sleep(0.05)
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(30)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    """`python -m gateway` over the SQLite file `db` and the scripted model, healthy within 60 s."""
+    with replica(str(db), model.base_url, model.model, log, *options, startup=60) as started:
+        yield started
 
 
 def test_sigkill_mid_run_loses_no_message(tmp_path: Path) -> None:
