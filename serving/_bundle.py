@@ -12,6 +12,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from serving._embedded import DEFAULT_CTX, DEFAULT_PARALLEL, EmbeddedServer, Ser
 from serving._errors import ServingError
 from serving._front import Backend, BackendSpec, Front, Router
 from serving._models import Progress
+from serving._supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,9 @@ class EmbeddedOptions:
     ctx: int = DEFAULT_CTX
     parallel: int = DEFAULT_PARALLEL
     threads: int = os.cpu_count() or 1
-    # the embedding backend shares the cores with the chat backend: llama.cpp's threads spin
-    # while they wait, so two 2-thread servers on 2 cores slow each other down many times
-    embedding_threads: int = max(1, (os.cpu_count() or 1) // 2)
+    # every core: the embedding backend's threads sleep while they wait (serving._child), so
+    # sharing the cores with the chat backend costs no spinning
+    embedding_threads: int = os.cpu_count() or 1
     metrics: bool = False
 
 
@@ -210,11 +212,21 @@ def start_backends(plan: FrontPlan) -> list[Backend]:
 
 
 def serve(plan: FrontPlan) -> int:
+    with tempfile.TemporaryDirectory(prefix="agentteams-backends-") as logs:
+        # a backend without a log of its own still logs somewhere: a backend that keeps dying
+        # is reported with its last lines
+        for spec in plan.backends:
+            if spec.command and spec.log is None:
+                spec.log = str(Path(logs) / (re.sub(r"[^\w.-]", "_", spec.model) + ".log"))
+        return _serve(plan)
+
+
+def _serve(plan: FrontPlan) -> int:
     import uvicorn
 
     backends = start_backends(plan)
     try:
-        app = Front(Router(backends)).app()
+        app = Front(Router(backends), supervisor=Supervisor(backends)).app()
         # a bounded graceful shutdown: a request still waiting on a backend (its client gone)
         # must not keep the front, and so every backend, alive after SIGTERM
         config = uvicorn.Config(

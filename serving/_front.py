@@ -11,6 +11,7 @@ requests, with a message naming it.
 from __future__ import annotations
 
 import array
+import asyncio
 import base64
 import json
 import logging
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from serving._supervise import EXIT_NOTICE, Health, Supervisor
 from serving._wire import (
     CAPABILITIES,
     ApiError,
@@ -79,18 +81,34 @@ class ProcessHandle(Protocol):
 class Backend:
     spec: BackendSpec
     process: ProcessHandle | None = None
+    health: Health = field(default_factory=Health)  # kept by the Supervisor when there is one
 
     @property
     def model(self) -> str:
         return self.spec.model
 
-    def describe(self) -> str:
-        pid = self.process.pid if self.process is not None else None
-        where = f"pid {pid}, " if pid else ""
+    def describe(self, pid: bool = True) -> str:
+        number = self.process.pid if self.process is not None and pid else None
+        where = f"pid {number}, " if number else ""
         return f"the {self.spec.engine} backend of {self.model} ({where}{self.spec.url})"
 
     def gone(self) -> str | None:
+        """Why this backend cannot take a request now, or None."""
+        if (why := self.health.unavailable()) is not None:
+            return why
         return self.process.crash_message() if self.process is not None else None
+
+    async def lost(self, exc: BaseException) -> str:
+        """Why a request's connection to this backend broke: its process's end, if it ended."""
+        if self.process is not None and self.health.status == "ok":
+            try:  # the connection breaks a moment before the exit is reported
+                await asyncio.wait_for(self.health.exited.wait(), EXIT_NOTICE)
+            except TimeoutError:
+                pass
+        why = self.health.unavailable(during_request=True)
+        if why is None and self.process is not None:
+            why = self.process.crash_message()
+        return why or f"{self.describe()} did not answer: {type(exc).__name__} {exc}".rstrip()
 
 
 @dataclass
@@ -169,12 +187,17 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _unavailable(backend: Backend, exc: BaseException | None = None) -> ApiError:
-    message = backend.gone()
-    if message is None:
-        why = f": {type(exc).__name__} {exc}".rstrip() if exc is not None else ""
-        message = f"{backend.describe()} did not answer{why}"
+def _unavailable(message: str) -> ApiError:
     return ApiError(503, message, code="backend_unavailable", type="server_error")
+
+
+async def _check(backend: Backend) -> None:
+    if (why := backend.gone()) is not None:
+        raise _unavailable(why)
+
+
+async def _lost(backend: Backend, exc: BaseException) -> ApiError:
+    return _unavailable(await backend.lost(exc))
 
 
 def _backend_error(backend: Backend, resp: httpx.Response) -> ApiError:
@@ -189,10 +212,13 @@ def _backend_error(backend: Backend, resp: httpx.Response) -> ApiError:
 class Front:
     """The ASGI app and the HTTP client it shares across requests."""
 
-    def __init__(self, router: Router, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, router: Router, client: httpx.AsyncClient | None = None, supervisor: Supervisor | None = None
+    ) -> None:
         self.router = router
         # no timeout: a long generation is the chat backend's business, not the front's
         self.client = client or httpx.AsyncClient(timeout=None, trust_env=False)
+        self.supervisor = supervisor  # restarts the backends it started; None: tests, external
 
     def app(self) -> Starlette:
         routes = [
@@ -213,12 +239,23 @@ class Front:
 
     @asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
-        yield
-        await self.client.aclose()
+        if self.supervisor is not None:
+            self.supervisor.start()
+        try:
+            yield
+        finally:
+            if self.supervisor is not None:
+                await self.supervisor.stop()
+            await self.client.aclose()
 
     async def health(self, _: Request) -> Response:
         backends = {
-            b.model: {"status": "exited" if b.gone() else "ok", "pid": b.process.pid if b.process else None}
+            b.model: {
+                "status": "exited" if b.health.status == "ok" and b.gone() else b.health.status,
+                "pid": b.process.pid if b.process else None,
+                "restarts": b.health.restarts,
+                **({"problem": b.gone()} if b.gone() else {}),
+            }
             for b in self.router.backends
         }
         return JSONResponse({"status": "ok", "backends": backends})
@@ -243,8 +280,7 @@ class Front:
             try:
                 body = await _json_body(request)
                 backend = self.router.pick(body.get("model"), capability)
-                if backend.gone():
-                    raise _unavailable(backend)
+                await _check(backend)
                 url = backend.spec.url + request.url.path.removeprefix("/v1")
                 headers = {"content-type": "application/json"}
                 if auth := request.headers.get("authorization"):
@@ -253,7 +289,7 @@ class Front:
                 try:
                     resp = await self.client.send(upstream, stream=True)
                 except httpx.TransportError as exc:
-                    raise _unavailable(backend, exc) from exc
+                    raise await _lost(backend, exc) from exc
             except ApiError as exc:
                 return _error(exc)
             return StreamingResponse(
@@ -268,12 +304,11 @@ class Front:
     # embeddings, rerank, score
 
     async def _post(self, backend: Backend, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        if backend.gone():
-            raise _unavailable(backend)
+        await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + path, json=body)
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         data: dict[str, Any] = resp.json()
@@ -284,7 +319,7 @@ class Front:
         try:
             resp = await self.client.post(root + "/tokenize", json={"content": text, "add_special": True})
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         return list(resp.json()["tokens"])
@@ -307,12 +342,11 @@ class Front:
                 ids = await self._tokens(backend, text)
                 # keep the closing [SEP]-style token, as a tokenizer truncating on the right does
                 inputs.append(ids if len(ids) <= truncate else ids[: truncate - 1] + ids[-1:])
-        if backend.gone():
-            raise _unavailable(backend)
+        await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + "/embeddings", json={"input": inputs})
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc) from exc
         if resp.status_code == 400 and "exceed_context_size" in resp.text:
             raise await self._too_long(backend, texts, field_name)
         if resp.status_code != 200:
@@ -420,9 +454,14 @@ async def _relay(resp: httpx.Response, backend: Backend) -> AsyncIterator[bytes]
     try:
         async for chunk in resp.aiter_raw():
             yield chunk
-    except httpx.TransportError:
-        # the backend died mid-stream: the client sees the stream end early, the log says why
-        log.warning("%s", backend.gone() or f"{backend.describe()} closed the stream")
+    except httpx.TransportError as exc:
+        # the backend died mid-stream: the status line is sent, so a stream ends with an error
+        # event (the OpenAI SDK raises it as an APIError); other bodies just end early
+        why = await backend.lost(exc)
+        log.warning("%s", why)
+        if "text/event-stream" in resp.headers.get("content-type", ""):
+            error = _unavailable(why).body()
+            yield b"\n\ndata: " + json.dumps(error).encode() + b"\n\n"
 
 
 _T = TypeVar("_T", bound=BaseModel)

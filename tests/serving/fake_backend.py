@@ -123,4 +123,12 @@ def start_in_thread(kind: str, model: str) -> tuple[ThreadingHTTPServer, list[tu
 
 if __name__ == "__main__":
     kind, model, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if "--fail-if" in sys.argv:  # a backend that cannot start any more once this file exists
+        marker = sys.argv[sys.argv.index("--fail-if") + 1]
+        try:
+            with open(marker) as f:
+                sys.stderr.write(f"error: {f.read().strip()}\n")
+                sys.exit(3)
+        except FileNotFoundError:
+            pass
     serve(kind, model, port)[0].serve_forever()
