@@ -119,7 +119,9 @@ async def test_front_routes_to_vllm_backends() -> None:
             server.server_close()
 
 
-def _embedding_plan(tmp_path: Path, *extra: str, engine: str = "llama.cpp", kind: str = "embedding") -> FrontPlan:
+def _embedding_plan(
+    tmp_path: Path, *extra: str, engine: str = "llama.cpp", kind: str = "embedding"
+) -> FrontPlan:
     ports = [free_port(), free_port()]
     return FrontPlan(
         host="127.0.0.1",
