@@ -32,6 +32,8 @@ from bench._report import print_table
 from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan
 from serving._embedded import free_port
 from serving._embedding_model import MINILM, ensure_embedding_model
+from serving._errors import ServingError
+from serving._onnx_model import OnnxFiles, onnx_embedding_model
 
 WORDS = (
     "the river runs past the old mill where the farmer keeps his grain and the children play "
@@ -287,7 +289,7 @@ def _onnx_row(
         c21.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     return EmbeddingRow(
-        f"ONNX Runtime {ort.__version__} int8",
+        f"ONNX Runtime {ort.__version__} in-process",
         1 / statistics.median(one),
         64 / statistics.median(many),
         None,
@@ -298,10 +300,11 @@ def _onnx_row(
     )
 
 
-async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:
-    gguf = ensure_embedding_model()
-    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
-    plan = embedded_plan(Path("unused.gguf"), "unused", gguf, port=free_port(), options=options)
+async def _served_rows(
+    embedding: Path | OnnxFiles, engine: str, options: EmbeddedOptions, repeats: int
+) -> tuple[list[EmbeddingRow], list[list[int]], list[int], list[list[float]]]:
+    """Rows through the front and to the backend directly; the backend's tokens and vectors."""
+    plan = embedded_plan(Path("unused.gguf"), "unused", embedding, port=free_port(), options=options)
     plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
     server = bundled_server(plan, alias=MINILM.alias, log_path=None)
     await asyncio.to_thread(server.start)
@@ -313,8 +316,8 @@ async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> lis
             backend_pid = (await client.get(f"{front}/health")).json()["backends"][MINILM.alias]["pid"]
             assert server.pid is not None
             for name, url, rerank, pids in (
-                ("front -> llama.cpp", front, True, [server.pid, backend_pid]),
-                ("llama.cpp directly", backend_url, False, [backend_pid]),
+                (f"front -> {engine}", front, True, [server.pid, backend_pid]),
+                (f"{engine} directly", backend_url, False, [backend_pid]),
             ):
                 measured = await _http_row(client, name, url, repeats, rerank, pids)
                 measured.rss_mib = _rss_mib(backend_pid)
@@ -325,17 +328,36 @@ async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> lis
                 return list((await client.post(f"{backend_url}/tokenize", json=body)).json()["tokens"])
 
             tokens = [await tokenize(t) for t in texts(64)]
-            rerank_tokens = [await tokenize(RERANK_QUERY), *tokens[:20]]
-            vectors = [
-                d["embedding"]
-                for d in (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()[
-                    "data"
-                ]
-            ]
+            query = await tokenize(RERANK_QUERY)
+            answer = (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()
+            vectors = [d["embedding"] for d in answer["data"]]
     finally:
         await asyncio.to_thread(server.stop)
+    return rows, tokens, query, vectors
+
+
+async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:
+    """Both packaged backends (ONNX Runtime where installed, llama.cpp), then the references."""
+    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
+    rows: list[EmbeddingRow] = []
+    try:
+        onnx: OnnxFiles | None = onnx_embedding_model()
+    except ServingError:
+        onnx = None
+    if onnx is not None:
+        onnx_rows, _, _, onnx_vectors = await _served_rows(onnx, "onnxruntime", options, repeats)
+        rows += onnx_rows
+    gguf_rows, tokens, query, vectors = await _served_rows(
+        ensure_embedding_model(), "llama.cpp", options, repeats
+    )
+    rows += gguf_rows
+    if onnx is not None:
+        import numpy as np
+
+        # the two backends' vectors for the same 8 texts
+        rows[0].max_abs_diff_vs_backend = float(np.abs(np.array(onnx_vectors) - np.array(vectors)).max())
     used = options.embedding_threads
-    if (row := _onnx_row(tokens, rerank_tokens, vectors, used, repeats)) is not None:
+    if (row := _onnx_row(tokens, [query, *tokens[:20]], vectors, used, repeats)) is not None:
         rows.append(row)
     if (row := _numpy_row(tokens, vectors, 3)) is not None:  # slow: a reference, not a contender
         rows.append(row)
@@ -360,7 +382,7 @@ def print_embedding_rows(rows: list[EmbeddingRow], threads: int) -> None:
             "CPU ms / 21",
             "rerank 20 docs p50 ms",
             "RSS MiB",
-            "max |diff|",
+            "max |diff| vs llama.cpp",
         ],
         [
             [

@@ -1,7 +1,7 @@
 """The bundled server's front: one base URL for every model behind it, routed by `model`.
 
 Chat and completions are proxied to the chat backend as they are (streams too). Embeddings,
-rerank and score are validated here; a llama.cpp embedding backend gets plain embedding
+rerank and score are validated here; a llama.cpp or ONNX Runtime embedding backend gets plain embedding
 requests and the front computes rerank and score as the cosine of the embeddings (the seed's
 "embedding-based" rerank; the response's `model` is the embedding model that scored), while
 a vLLM backend gets the request itself. A backend that died fails only its own model's
@@ -44,7 +44,9 @@ from serving._wire import (
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["llama.cpp", "vllm", "external"]
+Engine = Literal["llama.cpp", "onnxruntime", "vllm", "external"]
+# backends that only embed: the front computes rerank and score from their vectors
+LOCAL_POOLING: tuple[Engine, ...] = ("llama.cpp", "onnxruntime")
 _NOUN: dict[Capability, str] = {
     "chat": "chat",
     "embedding": "embeddings",
@@ -327,7 +329,7 @@ class Front:
     async def embed(
         self, backend: Backend, texts: Sequence[str], truncate: int | None, field_name: str
     ) -> tuple[list[list[float]], int]:
-        """Vectors (unit length) and prompt tokens from a llama.cpp embedding backend."""
+        """Vectors (unit length) and prompt tokens from a llama.cpp or ONNX Runtime embedding backend."""
         limit = backend.spec.max_input_tokens
         if truncate is not None and limit is not None and truncate > limit:
             raise ApiError(
@@ -374,7 +376,7 @@ class Front:
         backend = self.router.pick(body.get("model"), "embedding")
         req = _parse(EmbeddingsRequest, body)
         texts = req.texts()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, "/embeddings", body)
         if req.dimensions is not None and req.dimensions != backend.spec.dimensions:
             raise ApiError(
@@ -399,7 +401,7 @@ class Front:
     async def rerank(self, body: dict[str, Any], request: Request) -> dict[str, Any]:
         backend = self.router.pick(body.get("model"), "rerank")
         req = _parse(RerankRequest, body).checked()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, request.url.path.removeprefix("/v1").removeprefix("/v2"), body)
         vectors, tokens = await self.embed(
             backend, [req.query, *req.documents], req.truncate_prompt_tokens, "documents"
@@ -426,7 +428,7 @@ class Front:
         backend = self.router.pick(body.get("model"), "score")
         req = _parse(ScoreRequest, body)
         pairs = req.pairs()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, request.url.path.removeprefix("/v1"), body)
         unique = list(dict.fromkeys(t for pair in pairs for t in pair))
         vectors, tokens = await self.embed(backend, unique, req.truncate_prompt_tokens, "text_2")
