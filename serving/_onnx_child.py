@@ -36,6 +36,8 @@ class OnnxEmbedder:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         # waiting threads sleep instead of spinning: they share the cores with the chat backend
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # no arena: it kept the largest batch's buffers (+200 MB RSS) for no measurable speed
+        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(tokenizer)
         self.tokenizer.no_padding()
