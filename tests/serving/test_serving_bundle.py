@@ -212,6 +212,36 @@ def test_a_request_in_flight_fails_at_once_when_its_backend_dies(tmp_path: Path)
     assert server.exit_code() == 0
 
 
+def test_a_stream_whose_backend_dies_ends_with_an_error_the_sdk_raises(tmp_path: Path) -> None:
+    from openai import APIError, OpenAI
+
+    plan = _embedding_plan(tmp_path)
+    server = bundled_server(plan, alias="fake-chat", log_path=tmp_path / "server.log")
+    server.start(timeout=60)
+    base = server.base_url
+    try:
+        chat_pid = _health(base)["fake-chat"]["pid"]
+        with OpenAI(base_url=base, api_key="x", max_retries=0) as client:
+            stream = client.chat.completions.create(
+                model="fake-chat", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            chunks = iter(stream)
+            assert next(chunks).choices[0].delta.content == "Hel"
+            os.kill(chat_pid, signal.SIGKILL)
+            with pytest.raises(APIError) as info:
+                next(chunks)
+            stream.close()
+        assert info.value.message == (
+            f"the llama.cpp backend of fake-chat (pid {chat_pid}, {plan.backends[0].url}) was killed by "
+            "SIGKILL during the request; it is being restarted (restart 1 of at most 3 within 60 s): "
+            "retry the request"
+        )
+        _wait(lambda: _health(base)["fake-chat"]["status"] == "ok", "the chat backend to be back")
+    finally:
+        server.stop()
+    assert server.exit_code() == 0
+
+
 def test_a_backend_that_dies_at_every_start_is_reported_broken(tmp_path: Path) -> None:
     marker = tmp_path / "broken"
     plan = _embedding_plan(tmp_path, "--fail-if", str(marker))
