@@ -81,8 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            data = b"data: " + json.dumps(chunk).encode() + b"\n\n"
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
             self.wfile.flush()
             time.sleep(3600)
         elif self.kind == "chat" and self.path == "/v1/chat/completions":
