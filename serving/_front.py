@@ -89,6 +89,10 @@ class Backend:
     def model(self) -> str:
         return self.spec.model
 
+    @property
+    def start_timeout(self) -> float:
+        return self.spec.start_timeout
+
     def describe(self, pid: bool = True) -> str:
         number = self.process.pid if self.process is not None and pid else None
         where = f"pid {number}, " if number else ""
@@ -100,14 +104,22 @@ class Backend:
             return why
         return self.process.crash_message() if self.process is not None else None
 
-    async def lost(self, exc: BaseException) -> str:
-        """Why a request's connection to this backend broke: its process's end, if it ended."""
-        if self.process is not None and self.health.status == "ok":
+    async def lost(self, exc: BaseException, generation: int) -> str:
+        """Why a request's connection to this backend broke: its process's end, if it ended.
+
+        `generation`: the backend's when the request was sent (a restart may already be over).
+        """
+        h = self.health
+        if self.process is not None and h.status == "ok" and h.generation == generation:
             try:  # the connection breaks a moment before the exit is reported
-                await asyncio.wait_for(self.health.exited.wait(), EXIT_NOTICE)
+                await asyncio.wait_for(h.exited.wait(), EXIT_NOTICE)
             except TimeoutError:
                 pass
-        why = self.health.unavailable(during_request=True)
+        if h.status == "ok" and h.generation != generation and h.last_end is not None:
+            return (
+                f"{h.last_end} during the request; it was restarted (restart {h.restarts}): retry the request"
+            )
+        why = h.unavailable(during_request=True)
         if why is None and self.process is not None:
             why = self.process.crash_message()
         return why or f"{self.describe()} did not answer: {type(exc).__name__} {exc}".rstrip()
@@ -193,13 +205,15 @@ def _unavailable(message: str) -> ApiError:
     return ApiError(503, message, code="backend_unavailable", type="server_error")
 
 
-async def _check(backend: Backend) -> None:
+async def _check(backend: Backend) -> int:
+    """The backend's generation, when it can take a request now (else a 503 saying why)."""
     if (why := backend.gone()) is not None:
         raise _unavailable(why)
+    return backend.health.generation
 
 
-async def _lost(backend: Backend, exc: BaseException) -> ApiError:
-    return _unavailable(await backend.lost(exc))
+async def _lost(backend: Backend, exc: BaseException, generation: int) -> ApiError:
+    return _unavailable(await backend.lost(exc, generation))
 
 
 def _backend_error(backend: Backend, resp: httpx.Response) -> ApiError:
@@ -282,7 +296,7 @@ class Front:
             try:
                 body = await _json_body(request)
                 backend = self.router.pick(body.get("model"), capability)
-                await _check(backend)
+                generation = await _check(backend)
                 url = backend.spec.url + request.url.path.removeprefix("/v1")
                 headers = {"content-type": "application/json"}
                 if auth := request.headers.get("authorization"):
@@ -291,11 +305,11 @@ class Front:
                 try:
                     resp = await self.client.send(upstream, stream=True)
                 except httpx.TransportError as exc:
-                    raise await _lost(backend, exc) from exc
+                    raise await _lost(backend, exc, generation) from exc
             except ApiError as exc:
                 return _error(exc)
             return StreamingResponse(
-                _relay(resp, backend),
+                _relay(resp, backend, generation),
                 status_code=resp.status_code,
                 media_type=resp.headers.get("content-type"),
                 background=BackgroundTask(resp.aclose),
@@ -306,11 +320,11 @@ class Front:
     # embeddings, rerank, score
 
     async def _post(self, backend: Backend, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        await _check(backend)
+        generation = await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + path, json=body)
         except httpx.TransportError as exc:
-            raise await _lost(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         data: dict[str, Any] = resp.json()
@@ -318,10 +332,11 @@ class Front:
 
     async def _tokens(self, backend: Backend, text: str) -> list[int]:
         root = backend.spec.url.removesuffix("/v1")
+        generation = await _check(backend)
         try:
             resp = await self.client.post(root + "/tokenize", json={"content": text, "add_special": True})
         except httpx.TransportError as exc:
-            raise await _lost(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         return list(resp.json()["tokens"])
@@ -344,11 +359,11 @@ class Front:
                 ids = await self._tokens(backend, text)
                 # keep the closing [SEP]-style token, as a tokenizer truncating on the right does
                 inputs.append(ids if len(ids) <= truncate else ids[: truncate - 1] + ids[-1:])
-        await _check(backend)
+        generation = await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + "/embeddings", json={"input": inputs})
         except httpx.TransportError as exc:
-            raise await _lost(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code == 400 and "exceed_context_size" in resp.text:
             raise await self._too_long(backend, texts, field_name)
         if resp.status_code != 200:
@@ -452,14 +467,14 @@ class Front:
         }
 
 
-async def _relay(resp: httpx.Response, backend: Backend) -> AsyncIterator[bytes]:
+async def _relay(resp: httpx.Response, backend: Backend, generation: int) -> AsyncIterator[bytes]:
     try:
         async for chunk in resp.aiter_raw():
             yield chunk
     except httpx.TransportError as exc:
         # the backend died mid-stream: the status line is sent, so a stream ends with an error
         # event (the OpenAI SDK raises it as an APIError); other bodies just end early
-        why = await backend.lost(exc)
+        why = await backend.lost(exc, generation)
         log.warning("%s", why)
         if "text/event-stream" in resp.headers.get("content-type", ""):
             error = _unavailable(why).body()

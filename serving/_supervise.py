@@ -18,17 +18,14 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 from serving._embedded import log_tail
 from serving._errors import ServingError
-
-if TYPE_CHECKING:
-    from serving._front import Backend
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +54,23 @@ class Restartable(Protocol):
     def wait(self, timeout: float | None) -> int | None: ...
 
 
+class Backend(Protocol):
+    """What the supervisor needs of the front's backend (serving._front.Backend)."""
+
+    health: Health
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def process(self) -> object | None: ...
+
+    @property
+    def start_timeout(self) -> float: ...
+
+    def describe(self, pid: bool = True) -> str: ...
+
+
 def how_it_ended(code: int) -> str:
     if code < 0:
         try:
@@ -72,6 +86,7 @@ class Health:
 
     status: Status = "ok"
     problem: str | None = None  # why it is not ok, for error messages
+    last_end: str | None = None  # how its last process ended (kept after a restart)
     restarts: int = 0
     generation: int = 0  # bumped at each (re)start: an old process's exit is not news
     exited: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,7 +112,7 @@ class Supervisor:
 
     def __init__(
         self,
-        backends: list[Backend],
+        backends: Sequence[Backend],
         *,
         restart_limit: int = RESTART_LIMIT,
         restart_window: float = RESTART_WINDOW,
@@ -157,6 +172,7 @@ class Supervisor:
         if self._stopping or generation != h.generation:
             return
         h.status, h.problem = "restarting", f"{b.describe()} {how_it_ended(code)}"
+        h.last_end = h.problem
         h.exited.set()
         log.warning("%s", h.problem)
         task = asyncio.get_running_loop().create_task(self._restart(b), name=f"restart {b.model}")
@@ -186,7 +202,7 @@ class Supervisor:
                 done: Future[None] = Future()
                 self._launches.put((process.launch, done))
                 await asyncio.wrap_future(done)
-                await asyncio.to_thread(process.wait_ready, b.spec.start_timeout)
+                await asyncio.to_thread(process.wait_ready, b.start_timeout)
             except ServingError as exc:
                 h.problem = str(exc)
                 continue

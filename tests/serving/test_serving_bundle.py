@@ -202,10 +202,14 @@ def test_a_request_in_flight_fails_at_once_when_its_backend_dies(tmp_path: Path)
         # the exit is seen at once; generous for a loaded machine, far below any request timeout
         assert time.monotonic() - killed < 10
         assert answers[0].status_code == 503
-        assert answers[0].json()["error"]["message"] == (
-            f"the vllm backend of fake-minilm (pid {emb_pid}, {plan.backends[1].url}) was killed by "
-            "SIGKILL during the request; it is being restarted (restart 1 of at most 3 within 60 s): "
-            "retry the request"
+        killed_by = (
+            f"the vllm backend of fake-minilm (pid {emb_pid}, {plan.backends[1].url}) was killed by SIGKILL"
+        )
+        # the front reports the exit it saw; on a loaded machine the restart may be over by then
+        assert answers[0].json()["error"]["message"] in (
+            f"{killed_by} during the request; it is being restarted (restart 1 of at most 3 within 60 s): "
+            "retry the request",
+            f"{killed_by} during the request; it was restarted (restart 1): retry the request",
         )
     finally:
         server.stop()
