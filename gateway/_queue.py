@@ -17,6 +17,7 @@ from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, Turn
 from ._auth import Caller
 from ._execution import Execution, RunObserver
 from ._filestore import FileStore, store_run_files
+from ._notify import PgListener, RunSignals
 from ._runner import describe_failure
 from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
@@ -25,8 +26,10 @@ __all__ = ["RunQueue", "task_and_history"]
 
 _log = logging.getLogger(__name__)
 
-# how often a replica looks for queued runs created by another one (its own wake it at once)
+# how often a replica looks for queued runs created by another one (its own wake it at once;
+# over PostgreSQL a notification does, and this is a safety net)
 POLL_S = 0.1
+LISTENING_POLL_S = 2.0
 # how often it reads whether one of its runs was cancelled elsewhere (the cancel bound is 1 s)
 CANCEL_POLL_S = 0.25
 SWEEP_S = 5.0
@@ -71,6 +74,7 @@ class _ThreadRun:
                 metadata={"agent": event.source},
             )
             self.last_message_of[event.source] = m.id
+            self.queue.signals.changed(self.run.id)
         await self.store.add_event(self.run.id, self.seq, event)
         self.seq += 1
 
@@ -95,6 +99,8 @@ class _ThreadRun:
             outcome = "failed"
             error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
         await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
+        self.queue.signals.local.discard(self.run.id)
+        self.queue.signals.changed(self.run.id)
 
 
 class StartRun(Protocol):
@@ -121,16 +127,28 @@ class RunQueue:
         self.capacity = capacity
         self.running: dict[str, Execution] = {}
         self.files: FileStore | None = None  # set by the app once its file store is open
+        self.signals = RunSignals()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: PgListener | None = None
 
     def start(self) -> None:
+        if self.store.db.dialect == "postgresql":
+            self._listener = PgListener(self.store.url, self.signals, self.wake, self._cancelled)
+            self._listener.start()
         self._task = asyncio.create_task(self._main(), name="gateway-run-queue")
+
+    def _cancelled(self, run_id: str) -> None:
+        execution = self.running.get(run_id)
+        if execution is not None:
+            execution.cancel()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def aclose(self) -> None:
+        if self._listener is not None:
+            await self._listener.aclose()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,15 +158,16 @@ class RunQueue:
         now = time.monotonic()
         next_lease, next_cancel, next_sweep = now + LEASE_S / 4, now + CANCEL_POLL_S, now + SWEEP_S
         while True:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_S):
-                    await self._wake.wait()
+                async with asyncio.timeout(LISTENING_POLL_S if self.signals.listening else POLL_S):
+                    woken = await self._wake.wait()
             self._wake.clear()
             try:
-                await self._claim()
+                await self._claim(look_first=not woken)
                 now = time.monotonic()
                 if now >= next_cancel:
-                    next_cancel = now + CANCEL_POLL_S
+                    next_cancel = now + (LISTENING_POLL_S if self.signals.listening else CANCEL_POLL_S)
                     await self._observe_cancels()
                 if now >= next_lease:
                     next_lease = now + LEASE_S / 4
@@ -162,12 +181,22 @@ class RunQueue:
                 _log.exception("run queue tick failed")
                 await asyncio.sleep(POLL_S)
 
-    async def _claim(self) -> None:
+    async def _claim(self, *, look_first: bool = False) -> None:
+        """Claim queued runs while there is room; `look_first`: read before writing (an idle
+        poll then costs a read, not a write transaction)."""
+        if look_first and (len(self.running) >= self.capacity or not await self.store.any_queued()):
+            return
         while len(self.running) < self.capacity:
             run = await self.store.claim_next()
             if run is None:
                 return
-            await self._start(run)
+            self.signals.local.add(run.id)
+            self.signals.changed(run.id)
+            try:
+                await self._start(run)
+            except BaseException:
+                self.signals.local.discard(run.id)
+                raise
 
     async def _start(self, run: RunRow) -> None:
         thread = await self.store.get_thread(run.thread_id)
@@ -179,6 +208,8 @@ class RunQueue:
             await self.store.finish_run(
                 run.id, "failed", usage=None, error=("invalid_prompt", "the thread has no new user message")
             )
+            self.signals.local.discard(run.id)
+            self.signals.changed(run.id)
             return
         task, history = found
         messages = await self.store.list_messages(run.thread_id)

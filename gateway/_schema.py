@@ -106,16 +106,38 @@ CREATE INDEX active_calls_key ON active_calls(key_id)
 """
 
 
+# PostgreSQL only: each change of a run that a follower shows (its status, a message of it)
+# notifies every replica as it commits (see _notify.py); SQLite replicas read instead.
+_V3_POSTGRES = (
+    """CREATE OR REPLACE FUNCTION gateway_notify_run() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('gateway_runs', NEW.id || ' ' || NEW.status);
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql""",
+    """CREATE OR REPLACE FUNCTION gateway_notify_message() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('gateway_runs', NEW.run_id || ' message');
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs"
+    " FOR EACH ROW EXECUTE FUNCTION gateway_notify_run()",
+    "CREATE TRIGGER messages_notify AFTER INSERT OR UPDATE OF content ON messages"
+    " FOR EACH ROW WHEN (NEW.run_id IS NOT NULL) EXECUTE FUNCTION gateway_notify_message()",
+)
+
+
 @dataclass(frozen=True)
 class _Step:
     version: int
     what: str
     sql: str
+    postgresql: tuple[str, ...] | None = None  # statements of its own on PostgreSQL
 
 
 _STEPS = (
     _Step(1, "threads, messages, runs, usage", _V1),
     _Step(2, "a run queue with leases, run events, calls counted per key", _V2),
+    _Step(3, "run changes notify the replicas (PostgreSQL)", "", _V3_POSTGRES),
 )
 SCHEMA_VERSION = _STEPS[-1].version
 
@@ -170,7 +192,8 @@ async def migrate(db: Database) -> tuple[int, int]:
         for step in _STEPS:
             if step.version <= current:
                 continue
-            for statement in _statements(db, step.sql):
+            pg_only = step.postgresql if db.dialect == "postgresql" else None
+            for statement in pg_only if pg_only is not None else _statements(db, step.sql):
                 await tx.execute(statement)
             _log.info("database schema upgraded to version %d: %s", step.version, step.what)
             current = step.version

@@ -455,6 +455,10 @@ class Store:
         ).one()
         return _run(r) if r else None
 
+    async def any_queued(self) -> bool:
+        """Whether some run waits to be claimed (a read: no write lock on SQLite)."""
+        return bool((await self.db.execute("SELECT 1 AS q FROM runs WHERE status = 'queued' LIMIT 1")).rows)
+
     async def claim_next(self) -> RunRow | None:
         """queued -> in_progress for the oldest queued run, now owned by this replica."""
         lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
