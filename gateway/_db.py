@@ -137,6 +137,7 @@ class SqliteDatabase:
         self._conn = conn
         if self.path != ":memory:":  # (an in-memory database is one connection's own)
             inline = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=0)
+            inline.execute("PRAGMA synchronous=NORMAL")  # per connection: FULL would fsync each commit
             inline.execute("PRAGMA foreign_keys=ON")
             self._inline = inline
 
