@@ -53,7 +53,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
-        files = FileStore(config.files_db_path(), quota_bytes=config.file_quota_bytes)
+        files = FileStore(store.db, quota_bytes=config.file_quota_bytes)
         await files.open()
         gw = Gateway(config, active_runner, store)
         gw.files = gw.queue.files = app.state.files = files

@@ -40,16 +40,6 @@ class GatewayConfig:
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()
 
-    def files_db_path(self) -> Path:
-        """The SQLite file of the Files API's metadata: the database itself when it is SQLite.
-
-        Over PostgreSQL it is still a file on this machine (default_db_path()): files are not
-        shared across machines yet."""
-        url = self.resolved_db_url()
-        if url.startswith("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///"))
-        return self.resolved_db_path() if "://" not in url else default_db_path()
-
     def resolved_db_url(self) -> str:
         """The database every replica shares (a bare path is a SQLite file)."""
         return self.db_url if self.db_url is not None else str(self.resolved_db_path())
