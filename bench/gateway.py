@@ -186,6 +186,7 @@ async def autogen_alone_ms(runs: int = 100) -> float:
 
 LAYOUTS = {
     "1": ([], "sqlite"),
+    "1-postgres": ([], "postgresql"),
     "workers2": (["--workers", "2"], "sqlite"),
     "processes2-sqlite": (["--processes", "2"], "sqlite"),
     "processes2-postgres": (["--processes", "2"], "postgresql"),
