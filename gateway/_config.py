@@ -34,8 +34,7 @@ class GatewayConfig:
     max_concurrent_per_key: int = 16
     max_active_runs: int = 256  # runs beyond it wait `queued`
     run_timeout_s: float = 600.0
-    workers: int = 1  # > 1: teams run in that many worker processes
-    log_level: str = "info"  # for the worker processes
+    log_level: str = "info"
 
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()

@@ -205,3 +205,19 @@ def test_processes_n_serves_one_port_from_n_replicas(tmp_path: Path) -> None:
         pids = replica_pids(db)
     assert [r.status for r in runs] == ["completed", "completed"]
     assert len(set(pids)) == 2
+
+
+def test_the_retired_workers_flag_says_to_use_processes() -> None:
+    import subprocess
+    import sys
+
+    from ._replicas import REPO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway", "--workers", "2"], cwd=REPO, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        "error: --workers was removed; use --processes 2: that many gateway processes over one"
+        " database, which measured at least as fast\n"
+    )
