@@ -129,7 +129,10 @@ class PgListener:
 
     def _dispatch(self, payload: str) -> None:
         run_id, _, what = payload.partition(" ")
-        self.signals.changed(run_id)
+        # a run this process executes signalled its own changes already (a second read of
+        # the same change was a sixth of a streamed run's CPU); a cancel came from elsewhere
+        if run_id not in self.signals.local or what == "cancelling":
+            self.signals.changed(run_id)
         if what == "queued":
             self.on_queued()
         elif what == "cancelling":
