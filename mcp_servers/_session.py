@@ -230,9 +230,10 @@ class LiveSession:
         try:
             async with self._transport() as streams:
                 read, write = streams[0], streams[1]
-                async with ClientSession(
-                    read, write, read_timeout_seconds=timedelta(seconds=self.spec.read_timeout)
-                ) as session:
+                # no session-wide read timeout: it would bound `initialize` too, so a server slow
+                # to import under load failed its start long before the startup timeout; the
+                # start is bounded by the caller, each tool call by read_timeout
+                async with ClientSession(read, write) as session:
                     await session.initialize()
                     self.tools = (await session.list_tools()).tools
                     self._session = session
@@ -258,7 +259,11 @@ class LiveSession:
         session = self._session
         if session is None or not self.alive():
             raise SessionLost(self.end_reason, undelivered=True)
-        call = asyncio.ensure_future(session.call_tool(name, dict(arguments)))
+        call = asyncio.ensure_future(
+            session.call_tool(
+                name, dict(arguments), read_timeout_seconds=timedelta(seconds=self.spec.read_timeout)
+            )
+        )
         wake = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({call, wake}, return_when=asyncio.FIRST_COMPLETED)

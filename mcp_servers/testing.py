@@ -8,7 +8,8 @@ Run it like any stdio server in a scenario::
         command: python
         args: [-m, mcp_servers.testing]            # add --exit-at-start to fail at once
 
-``--exit-at-start-if PATH`` starts normally until PATH exists (a server that starts once,
+``--start-delay S`` waits before serving (a server slow to start). ``--exit-at-start-if PATH``
+starts normally until PATH exists (a server that starts once,
 then dies at every restart). Or over streamable HTTP with ``--http PORT`` (url ``http://127.0.0.1:PORT/mcp``).
 
 Tools: ``echo(text)`` answers at once; ``sleep(seconds)`` answers after a while (a call in
@@ -97,7 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--http", type=int, metavar="PORT", help="serve streamable HTTP on 127.0.0.1:PORT")
     parser.add_argument("--exit-at-start", action="store_true", help="write an error and exit with status 1")
     parser.add_argument("--exit-at-start-if", metavar="PATH", help="the same, once PATH exists")
+    parser.add_argument(
+        "--start-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait S seconds before serving (a slow start)",
+    )
     args = parser.parse_args(argv)
+    if args.start_delay:
+        time.sleep(args.start_delay)
     if args.exit_at_start or (args.exit_at_start_if and os.path.exists(args.exit_at_start_if)):
         sys.stderr.write("testing server: refusing to start (--exit-at-start)\n")
         return 1

@@ -256,6 +256,26 @@ async def test_a_tool_that_raises_and_an_unknown_tool_are_error_results() -> Non
         await pool.close()
 
 
+async def test_a_server_slower_to_start_than_a_tool_call_may_take_starts() -> None:
+    # a busy machine: its imports take longer than read_timeout; the start is bounded by
+    # startup_timeout alone (the fault suite's testing server once failed here under load)
+    slow = StdioServerSpec(
+        type="stdio",
+        command="python",
+        args=["-m", "mcp_servers.testing", "--start-delay", "2"],
+        read_timeout=0.5,
+        startup_timeout=60,
+    )
+    pool = McpSessionPool({"slow": slow})
+    await pool.start()
+    try:
+        assert (await pool["slow"].call_tool("echo", {"text": "up"})).to_text() == "up"
+        timed_out = await pool["slow"].call_tool("sleep", {"seconds": 5})
+        assert timed_out.is_error and "Timed out while waiting for response" in timed_out.to_text()
+    finally:
+        await pool.close()
+
+
 async def test_a_server_that_exits_at_start_is_named() -> None:
     pool = McpSessionPool(
         {"broken": StdioServerSpec(type="stdio", command=sys.executable, args=["-c", "pass"])}
