@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers is not None:
         print(
             f"error: --workers was removed; use --processes {args.workers}: that many gateway processes"
-            " over one database, which measured at least as fast",
+            " over one database",
             file=sys.stderr,
         )
         return 2
