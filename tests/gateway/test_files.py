@@ -17,8 +17,10 @@ from PIL import Image
 
 from gateway import GatewayConfig, create_app
 from serving.testing import Reply, ScriptedModelServer
+from tests._postgres import postgres_dsn  # noqa: F401  (fixture)
 
 from .conftest import AppClient, serve
+from .test_database import db_url  # noqa: F401  (fixture: a fresh SQLite file or PostgreSQL database)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
@@ -232,10 +234,12 @@ async def test_storage_quota_per_key_and_upload_checks(app_client: AppClient, tm
     assert [p.name for p in stored] == [again.json()["id"]]
 
 
-def test_files_cross_worker_processes(model: ScriptedModelServer, tmp_path: Path) -> None:
-    config = GatewayConfig(
-        db_path=tmp_path / "db.sqlite3", base_url=model.base_url, model=model.model, keys=KEYS, workers=2
-    )
+def test_an_attached_file_reaches_the_code_and_its_plot_comes_back_over_each_database(
+    model: ScriptedModelServer,
+    db_url: str,  # noqa: F811
+) -> None:
+    """Over PostgreSQL the upload, the file the code reads and the PNG it wrote are bytea rows."""
+    config = GatewayConfig(db_url=db_url, base_url=model.base_url, model=model.model, keys=KEYS)
     with serve(create_app(config)) as base:
         client = _client(base, "sk-alice")
         uploaded = client.files.create(file=("readings.csv", b"1\n2\n"), purpose="assistants")
