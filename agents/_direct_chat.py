@@ -23,7 +23,9 @@ from functools import cached_property
 from typing import Any
 
 import aiohttp
+import aiohttp.helpers
 import pydantic
+import yarl
 from openai import APITimeoutError, AsyncOpenAI, AsyncStream, NotGiven, Omit
 from openai._types import RequestOptions
 from openai.resources.chat import AsyncChat, AsyncCompletions
@@ -76,6 +78,8 @@ class _DirectChat(AsyncChat):
 
 class DirectChatOpenAI(AsyncOpenAI):
     _session: aiohttp.ClientSession | None = None
+    _proxy: yarl.URL | None = None
+    _proxy_auth: aiohttp.BasicAuth | None = None
 
     @cached_property
     def chat(self) -> AsyncChat:
@@ -86,14 +90,26 @@ class DirectChatOpenAI(AsyncOpenAI):
         timeout = options.get("timeout", self.timeout)
         if set(options) - {"security", "timeout", "extra_json"} or not isinstance(timeout, int | float):
             return None  # headers or query of the caller's own: the SDK's business
-        if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), trust_env=True)
         url = f"{str(self.base_url).rstrip('/')}/chat/completions"
+        if self._session is None:
+            # the environment's proxy for this URL, looked up once: trust_env=True would read
+            # the environment and ~/.netrc in a thread on every call (a tenth of a gateway
+            # run's CPU); the key is ours, so .netrc has nothing to add
+            try:
+                self._proxy, self._proxy_auth = aiohttp.helpers.get_env_proxy_for_url(yarl.URL(url))
+            except LookupError:
+                self._proxy, self._proxy_auth = None, None
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
         data = json.dumps({**body, **options.get("extra_json", {})})
         try:
             async with self._session.post(
-                url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
             ) as response:
                 if response.status != 200:
                     return None

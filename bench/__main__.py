@@ -7,6 +7,7 @@ BENCHMARKS = {
     "overhead": "per-turn cost of our layer over raw SDK calls and bare AutoGen; long conversations",
     "model": "the embedded model server: tok/s, TTFT, prompt layouts on travel_planning; embeddings/rerank",
     "gateway": "concurrent chat-completion runs through the HTTP gateway",
+    "gateway_db": "the gateway store's hot queries: its own layer vs SQLAlchemy Core (SQLite, PostgreSQL)",
     "faults": "injected faults (model errors, hangs, drops, MCP crashes, gateway SIGKILL): how each run ends",
     "quality": "the shipped scenarios on the local model: time answers right, travel plans complete",
     "knowledge": "retrieval hit@1/hit@5/MRR (embedding, +rerank, BM25), index build time, query p50/p95",

@@ -1,8 +1,7 @@
 """`python -m bench gateway`: N concurrent chat-completion runs of travel_planning through the
 gateway against a scripted model that waits 200 ms per call, in one run for each layout:
-one process; one process with `--workers 2` (its own team-worker pool); `--processes 2`
-over one SQLite file; `--processes 2` over one PostgreSQL (a throwaway cluster from
-Debian's binaries, as the tests start it).
+one process over SQLite and over PostgreSQL; `--processes 2` over one SQLite file and over
+one PostgreSQL (a throwaway cluster from Debian's binaries, as the tests start it).
 
 Ideal wall time = model calls per run x latency, since all runs overlap. Each batch is
 repeated and the median reported, because this machine's speed drifts by a third between
@@ -146,6 +145,7 @@ def measure(
         "gateway_cpu_ms_per_run": round(1000 * cpu / n, 1),
         "postgres_cpu_ms_per_run": round(1000 * statistics.median(db_cpus) / n, 1),
         "bench_process_cpu_s": round(statistics.median(own), 3),  # load generator + scripted model
+        "gateway_cores": round(cpu / wall, 2),  # the CPU it got: the machine is shared
     }
 
 
@@ -184,9 +184,29 @@ async def autogen_alone_ms(runs: int = 100) -> float:
     return 1000 * (time.process_time() - started) / runs
 
 
+async def scenario_alone_ms(model: ScriptedModelServer, runs: int = 100) -> float:
+    """CPU per run of the same scenario run by our `scenarios` package in this process, its
+    model over HTTP (the scripted server, whose own thread is not counted): the gateway's
+    floor, since a gateway run is exactly this plus HTTP in and the database."""
+    from scenarios import list_scenarios, load_scenario
+
+    (info,) = [i for i in list_scenarios(()) if i.name == SCENARIO]
+    scenario = load_scenario(str(info.path), base_url=model.base_url, model=model.model)
+
+    async def one(opened: Any) -> None:
+        events = [event async for event in opened.run_stream(TASK, stream_tokens=False)]
+        assert events
+
+    async with scenario as opened:
+        await one(opened)
+        started = time.thread_time()  # this thread only: the scripted model runs in its own
+        await asyncio.gather(*(one(opened) for _ in range(runs)))
+        return 1000 * (time.thread_time() - started) / runs
+
+
 LAYOUTS = {
     "1": ([], "sqlite"),
-    "workers2": (["--workers", "2"], "sqlite"),
+    "1-postgres": ([], "postgresql"),
     "processes2-sqlite": (["--processes", "2"], "sqlite"),
     "processes2-postgres": (["--processes", "2"], "postgresql"),
 }
@@ -246,9 +266,12 @@ def main(argv: list[str]) -> int:
                 try:
                     asyncio.run(run_batch(url, 4))  # warm-up: opens the scenario (not measured)
                     for n in sizes:
+                        load_before = os.getloadavg()[0]
                         result = {
                             "layout": label,
                             **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid),
+                            "load_before": load_before,
+                            "load_after": os.getloadavg()[0],
                         }
                         results.append(result)
                         rows.append(
@@ -285,6 +308,8 @@ def main(argv: list[str]) -> int:
         rows,
     )
     floor = statistics.median(asyncio.run(autogen_alone_ms()) for _ in range(3))
+    with ScriptedModelServer(reply, latency=args.latency) as model:
+        alone = statistics.median(asyncio.run(scenario_alone_ms(model)) for _ in range(3))
     path = write_json(
         "gateway" if KIND == "chat" else "gateway-threads",
         {
@@ -294,14 +319,35 @@ def main(argv: list[str]) -> int:
             "cpus": os.cpu_count(),
             "results": results,
             "autogen_alone_cpu_ms_per_run": round(floor, 1),
+            "scenario_alone_cpu_ms_per_run": round(alone, 1),
         },
     )
     print(f"AutoGen alone (same team, in-memory model, no HTTP): {floor:.1f} ms CPU per run")
-    one = {r["n"]: r["runs_per_s"] for r in results if r["layout"] == "1"}
+    print(f"our scenario run alone (same team, model over HTTP, no gateway): {alone:.1f} ms CPU per run")
     for r in results:
-        if r["layout"] != "1" and r["n"] in one:
+        if r["n"] == max(sizes):
+            g = r["gateway_cpu_ms_per_run"]
             print(
-                f"{r['layout']}, N={r['n']}: {r['runs_per_s'] / one[r['n']]:.2f}x the runs/s of one process"
+                f"{r['layout']}, N={r['n']}: gateway CPU/run {g / floor:.2f}x AutoGen's alone,"
+                f" {g / alone:.2f}x the scenario run alone; it got {r['gateway_cores']:.2f} cores"
+                f" (load average {r['load_before']:.1f} -> {r['load_after']:.1f})"
             )
+    one = {(r["n"], LAYOUTS[r["layout"]][1]): r for r in results if r["layout"] in ("1", "1-postgres")}
+    for r in results:
+        base = one.get((r["n"], LAYOUTS[r["layout"]][1]))
+        if r["layout"] in ("1", "1-postgres") or base is None:
+            continue
+        # the ceiling on two idle cores: one process gets at most one core, the load generator
+        # and scripted model (this process) and PostgreSQL share the two with the gateway
+        b1 = 1000 * base["bench_process_cpu_s"] / base["n"]
+        b2 = 1000 * r["bench_process_cpu_s"] / r["n"]
+        g1, g2 = base["gateway_cpu_ms_per_run"], r["gateway_cpu_ms_per_run"]
+        p1, p2 = base["postgres_cpu_ms_per_run"], r["postgres_cpu_ms_per_run"]
+        ceiling = (2000 / (g2 + b2 + p2)) / min(1000 / g1, 2000 / (g1 + b1 + p1))
+        print(
+            f"{r['layout']}, N={r['n']}: {r['runs_per_s'] / base['runs_per_s']:.2f}x the runs/s of"
+            f" {base['layout']} (it got {r['gateway_cores'] / max(base['gateway_cores'], 0.01):.2f}x the"
+            f" cores; the ceiling on 2 idle cores is {ceiling:.2f}x)"
+        )
     print(f"wrote {path}")
     return 0

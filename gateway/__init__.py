@@ -17,7 +17,7 @@ from agentteams._lazy import lazy_exports
 if TYPE_CHECKING:
     from gateway._app import create_app
     from gateway._config import GatewayConfig, default_db_path
-    from gateway._runner import RemoteRunError, ScenarioRunner
+    from gateway._runner import ScenarioRunner
 
 # name -> module: imported on first use, so that `import gateway.spec` (and the CLI's
 # quick commands) need none of the heavy libraries the builders use
@@ -25,11 +25,10 @@ _EXPORTS = {
     "create_app": "gateway._app",
     "GatewayConfig": "gateway._config",
     "default_db_path": "gateway._config",
-    "RemoteRunError": "gateway._runner",
     "ScenarioRunner": "gateway._runner",
 }
 
-__all__ = ["GatewayConfig", "RemoteRunError", "ScenarioRunner", "create_app", "default_db_path"]
+__all__ = ["GatewayConfig", "ScenarioRunner", "create_app", "default_db_path"]
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

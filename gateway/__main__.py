@@ -73,13 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="N identical gateway processes on this port over the same database, to use N cores",
     )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        metavar="N",
-        help="run teams in N worker processes of one gateway process (default 1; see --processes)",
-    )
+    # retired: one process's own pool of team workers; --processes does its job (see README)
+    parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--max-body-bytes", type=int, default=1 << 20, metavar="N")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser.parse_args(argv)
@@ -168,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["migrate"]:
         return migrate_main(argv[1:])
     args = parse_args(argv)
+    if args.workers is not None:
+        print(
+            f"error: --workers was removed; use --processes {args.workers}: that many gateway processes"
+            " over one database",
+            file=sys.stderr,
+        )
+        return 2
     configure_logging(args.log_level)
     try:
         keys = load_keys(args.keys_file)
@@ -184,7 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         max_active_runs=args.max_active_runs,
         run_timeout_s=args.run_timeout,
         max_body_bytes=args.max_body_bytes,
-        workers=args.workers,
         log_level=args.log_level,
     )
     import uvicorn

@@ -21,7 +21,6 @@ from ._pool import ScenarioPool
 from ._runner import ScenarioRunner
 from ._service import Gateway
 from ._store import Store
-from ._workers import WorkerPool
 
 __all__ = ["create_app"]
 
@@ -35,12 +34,9 @@ _DEV_MODE_BANNER = (
 
 
 async def _default_runner(config: GatewayConfig) -> ScenarioRunner:
-    endpoint = {"base_url": config.base_url, "model": config.model, "api_key": config.api_key}
-    if config.workers <= 1:
-        return ScenarioPool(config.scenario_dirs, **endpoint)
-    pool = WorkerPool(config.scenario_dirs, workers=config.workers, log_level=config.log_level, **endpoint)
-    await pool.start()
-    return pool
+    return ScenarioPool(
+        config.scenario_dirs, base_url=config.base_url, model=config.model, api_key=config.api_key
+    )
 
 
 def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> FastAPI:
@@ -53,7 +49,7 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
         recovered = await store.open()
         if recovered:
             _log.warning("marked %d run(s) failed that a previous gateway process left unfinished", recovered)
-        files = FileStore(config.files_db_path(), quota_bytes=config.file_quota_bytes)
+        files = FileStore(store.db, quota_bytes=config.file_quota_bytes)
         await files.open()
         gw = Gateway(config, active_runner, store)
         gw.files = gw.queue.files = app.state.files = files

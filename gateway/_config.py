@@ -34,21 +34,10 @@ class GatewayConfig:
     max_concurrent_per_key: int = 16
     max_active_runs: int = 256  # runs beyond it wait `queued`
     run_timeout_s: float = 600.0
-    workers: int = 1  # > 1: teams run in that many worker processes
-    log_level: str = "info"  # for the worker processes
+    log_level: str = "info"
 
     def resolved_db_path(self) -> Path:
         return self.db_path if self.db_path is not None else default_db_path()
-
-    def files_db_path(self) -> Path:
-        """The SQLite file of the Files API's metadata: the database itself when it is SQLite.
-
-        Over PostgreSQL it is still a file on this machine (default_db_path()): files are not
-        shared across machines yet."""
-        url = self.resolved_db_url()
-        if url.startswith("sqlite:///"):
-            return Path(url.removeprefix("sqlite:///"))
-        return self.resolved_db_path() if "://" not in url else default_db_path()
 
     def resolved_db_url(self) -> str:
         """The database every replica shares (a bare path is a SQLite file)."""

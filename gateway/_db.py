@@ -2,9 +2,11 @@
 
 The store writes its SQL once, with `?` placeholders and SQL both databases speak
 (`INSERT ... RETURNING`, `UPDATE ... WHERE id = (subquery)`); this layer only adapts the
-placeholders and the driver. SQLite: the stdlib driver on one connection owned by one
-worker thread, so the event loop never waits on disk. PostgreSQL: psycopg 3's async
-connections, a few per process.
+placeholders and the driver. SQLite: the stdlib driver; a statement runs at once on the
+event loop's own connection, which never waits for a lock (a hop to a thread costs more CPU
+than the statement), and only when another connection holds the write lock does it wait on a
+second connection owned by a worker thread, as whole transactions always do. PostgreSQL:
+psycopg 3's async connections, a few per process.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class SqliteDatabase:
         self.path = path
         self.url = f"sqlite:///{path}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the worker thread's: waits for locks
+        self._inline: sqlite3.Connection | None = None  # the event loop's: never waits
         self._tx_lock = asyncio.Lock()  # one multi-statement transaction at a time on the connection
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -132,12 +135,25 @@ class SqliteDatabase:
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
+        if self.path != ":memory:":  # (an in-memory database is one connection's own)
+            inline = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=0)
+            inline.execute("PRAGMA synchronous=NORMAL")  # per connection: FULL would fsync each commit
+            inline.execute("PRAGMA foreign_keys=ON")
+            self._inline = inline
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open)
 
     async def execute(self, sql: str, args: Args = ()) -> Result:
+        if self._inline is not None:
+            try:
+                return _rows(self._inline.execute(sql, tuple(args)))
+            except sqlite3.OperationalError as exc:
+                # SQLITE_BUSY: another connection writes; an autocommit statement that failed
+                # so wrote nothing, so it waits its turn on the worker's connection
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
         if self._tx_lock.locked():
             async with self._tx_lock:  # never between another transaction's statements
                 return await self._call(lambda c: _rows(c.execute(sql, tuple(args))))
@@ -165,6 +181,9 @@ class SqliteDatabase:
 
         if self._conn is not None:
             await self._call(close)
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         self._executor.shutdown(wait=True)
 
 
@@ -251,11 +270,14 @@ class PostgresDatabase:
 
 
 async def _pg_execute(conn: Any, sql: str, args: Args) -> Result:
+    from psycopg.pq import ExecStatus
     from psycopg.rows import dict_row
 
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_pg_sql(sql), tuple(args))
-        rows = await cur.fetchall() if cur.description is not None else []
+        # (not `cur.description`: it builds a Column per column, a third of a query's CPU)
+        result = cur.pgresult
+        rows = await cur.fetchall() if result is not None and result.status == ExecStatus.TUPLES_OK else []
         return Result(list(rows), cur.rowcount)
 
 

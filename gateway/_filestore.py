@@ -1,27 +1,27 @@
 """The file store behind the Files API, and the files of thread messages and runs.
 
-Metadata lives in the gateway's database (tables `files` and `message_files`, over a second
-SQLite connection: WAL lets both write); the bytes live in a directory beside it
-(`<db>.files/<file id>`), so replicas sharing a database share files through a shared
-directory. Every file belongs to the key that made it: another key gets 404, and each key
-has a storage quota.
+Metadata lives in the gateway's database (tables `files` and `message_files`, schema step
+4), read and written through the same connections as everything else. The bytes: over
+PostgreSQL in the database too (`file_data`, bytea), so every replica on every machine reads
+every file; over SQLite in a directory beside the database file (`<db>.files/<file id>`),
+which the processes of one machine share. Every file belongs to the key that made it:
+another key gets 404, and each key has a storage quota.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import mimetypes
 import os
 import secrets
-import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from openai.types.chat import ChatCompletionChunk
 from openai.types.chat.chat_completion_chunk import ChoiceDelta
@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from tools import InputFile, ProducedFile
 
+from ._db import Database, SqliteDatabase
 from ._errors import GatewayError
 from ._schemas import ImageFileContentOut, ImageFileOut, MessageOut
 from ._store import RunRow, Store
@@ -44,32 +45,11 @@ __all__ = [
     "with_files",
 ]
 
-T = TypeVar("T")
 _log = logging.getLogger(__name__)
 
 PURPOSES = ("assistants", "assistants_output", "vision", "user_data")
 UPLOAD_PURPOSES = ("assistants", "vision", "user_data")
 Kind = Literal["attachment", "image"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    id TEXT PRIMARY KEY,
-    key_id TEXT NOT NULL,           -- the key that made it; other keys get 404
-    created_at INTEGER NOT NULL,
-    filename TEXT NOT NULL,
-    purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL,
-    media_type TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS files_key ON files(key_id, created_at);
-CREATE TABLE IF NOT EXISTS message_files (
-    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    file_id TEXT NOT NULL,
-    kind TEXT NOT NULL,             -- image: an image_file content part; attachment: attachments
-    PRIMARY KEY (message_id, position)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -107,7 +87,10 @@ def file_out(row: FileRow) -> FileOut:
     )
 
 
-def _row(r: sqlite3.Row) -> FileRow:
+_COLUMNS = "id, key_id, created_at, filename, purpose, bytes, media_type"
+
+
+def _row(r: dict[str, Any]) -> FileRow:
     return FileRow(
         r["id"], r["key_id"], r["created_at"], r["filename"], r["purpose"], r["bytes"], r["media_type"]
     )
@@ -118,49 +101,32 @@ def _not_found(file_id: str) -> GatewayError:
 
 
 class FileStore:
-    """File rows in the gateway database, bytes in `<db>.files/`. Open after the Store."""
+    """File rows in the gateway database; bytes there too over PostgreSQL, else in `directory`.
 
-    def __init__(self, db_path: Path | str, *, quota_bytes: int) -> None:
-        self.db_path = db_path
+    `directory` defaults to `<db file>.files` beside a SQLite file."""
+
+    def __init__(self, db: Database, *, quota_bytes: int, directory: Path | None = None) -> None:
+        self.db = db
         self.quota_bytes = quota_bytes
-        if isinstance(db_path, Path):
-            self.directory = db_path.with_name(db_path.name + ".files")
+        self.in_database = db.dialect == "postgresql"
+        if directory is not None:
+            self.directory: Path | None = directory
+        elif self.in_database:
+            self.directory = None
+        elif isinstance(db, SqliteDatabase) and db.path != ":memory:":
+            self.directory = Path(db.path).with_name(Path(db.path).name + ".files")
         else:  # an in-memory database: the bytes go with the process
             self.directory = Path(tempfile.mkdtemp(prefix="gateway-files-"))
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-files")
-        self._conn: sqlite3.Connection | None = None
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._with_conn, fn)
-
-    def _with_conn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._conn is None:
-            raise RuntimeError("file store is closed")
-        with self._conn:
-            return fn(self._conn)
-
-    def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(self.db_path), check_same_thread=False, timeout=30, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.executescript(_SCHEMA)
-        conn.isolation_level = "DEFERRED"
-        self._conn = conn
 
     async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, close)
-        self._executor.shutdown(wait=True)
+        pass  # the database is the Store's
 
     def _path(self, file_id: str) -> Path:
+        assert self.directory is not None
         return self.directory / file_id
 
     async def create(
@@ -169,33 +135,42 @@ class FileStore:
         file_id = f"file-{secrets.token_hex(12)}"
         media = media_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
         row = FileRow(file_id, key_id, int(time.time()), filename, purpose, len(data), media)
-
-        def insert(c: sqlite3.Connection) -> None:
-            used = c.execute(
-                "SELECT COALESCE(SUM(bytes), 0) FROM files WHERE key_id = ?", (key_id,)
-            ).fetchone()[0]
-            if used + len(data) > self.quota_bytes:
-                raise GatewayError(
-                    400,
-                    f"file storage quota exceeded for this key: {used} bytes stored, {len(data)} more would "
-                    f"pass the limit of {self.quota_bytes}; delete files first",
-                    "storage_quota_exceeded",
+        if not self.in_database:
+            await asyncio.to_thread(self._write, file_id, data)
+        try:
+            async with self.db.transaction() as tx:
+                if self.in_database:  # the quota's sum and the insert, one key at a time
+                    await tx.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (f"files:{key_id}",))
+                found = await tx.execute(
+                    "SELECT COALESCE(SUM(bytes), 0) AS used FROM files WHERE key_id = ?", (key_id,)
                 )
-            temporary = self._path(file_id + ".partial")
-            temporary.write_bytes(data)
-            os.replace(temporary, self._path(file_id))
-            c.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row.id, row.key_id, row.created_at, row.filename, row.purpose, row.bytes, row.media_type),
-            )
-
-        await self._call(insert)
+                used = int(found.rows[0]["used"])
+                if used + len(data) > self.quota_bytes:
+                    raise GatewayError(
+                        400,
+                        f"file storage quota exceeded for this key: {used} bytes stored, {len(data)} more"
+                        f" would pass the limit of {self.quota_bytes}; delete files first",
+                        "storage_quota_exceeded",
+                    )
+                await tx.execute(
+                    f"INSERT INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    dataclasses.astuple(row),
+                )
+                if self.in_database:
+                    await tx.execute("INSERT INTO file_data (file_id, data) VALUES (?, ?)", (file_id, data))
+        except BaseException:
+            if not self.in_database:
+                self._path(file_id).unlink(missing_ok=True)
+            raise
         return row
 
+    def _write(self, file_id: str, data: bytes) -> None:
+        temporary = self._path(file_id + ".partial")
+        temporary.write_bytes(data)
+        os.replace(temporary, self._path(file_id))
+
     async def get(self, key_id: str, file_id: str) -> FileRow:
-        found = await self._call(
-            lambda c: c.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
-        )
+        found = (await self.db.execute(f"SELECT {_COLUMNS} FROM files WHERE id = ?", (file_id,))).one()
         if found is None or found["key_id"] != key_id:
             raise _not_found(file_id)
         return _row(found)
@@ -203,66 +178,61 @@ class FileStore:
     async def list_files(
         self, key_id: str, *, purpose: str | None, limit: int, order: str, after: str | None
     ) -> list[FileRow]:
-        def query(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            sql, args = "SELECT rowid, * FROM files WHERE key_id = ?", [key_id]
-            if purpose is not None:
-                sql += " AND purpose = ?"
-                args.append(purpose)
-            if after is not None:
-                mark = c.execute("SELECT rowid FROM files WHERE id = ?", (after,)).fetchone()
-                if mark is not None:
-                    sql += " AND rowid > ?" if order == "asc" else " AND rowid < ?"
-                    args.append(mark[0])
-            sql += f" ORDER BY rowid {'ASC' if order == 'asc' else 'DESC'} LIMIT ?"
-            return c.execute(sql, [*args, limit]).fetchall()
-
-        return [_row(r) for r in await self._call(query)]
+        # `rowid`: SQLite's own; on PostgreSQL an identity column of that name (schema step 4)
+        sql, args = f"SELECT {_COLUMNS} FROM files WHERE key_id = ?", [key_id]
+        if purpose is not None:
+            sql += " AND purpose = ?"
+            args.append(purpose)
+        if after is not None:
+            mark = (await self.db.execute("SELECT rowid AS r FROM files WHERE id = ?", (after,))).one()
+            if mark is not None:
+                sql += " AND rowid > ?" if order == "asc" else " AND rowid < ?"
+                args.append(mark["r"])
+        sql += f" ORDER BY rowid {'ASC' if order == 'asc' else 'DESC'} LIMIT ?"
+        return [_row(r) for r in (await self.db.execute(sql, [*args, limit])).rows]
 
     async def content(self, key_id: str, file_id: str) -> tuple[FileRow, bytes]:
         row = await self.get(key_id, file_id)
-        data = await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._path(file_id).read_bytes
-        )
-        return row, data
+        if not self.in_database:
+            return row, await asyncio.to_thread(self._path(file_id).read_bytes)
+        found = (await self.db.execute("SELECT data FROM file_data WHERE file_id = ?", (file_id,))).one()
+        if found is None:
+            raise FileNotFoundError(file_id)
+        return row, bytes(found["data"])
 
     async def delete(self, key_id: str, file_id: str) -> None:
         await self.get(key_id, file_id)
-
-        def remove(c: sqlite3.Connection) -> None:
-            c.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        await self.db.execute("DELETE FROM files WHERE id = ?", (file_id,))  # file_data: cascade
+        if not self.in_database:
             self._path(file_id).unlink(missing_ok=True)
 
-        await self._call(remove)
-
     async def attach(self, message_id: str, files: Sequence[tuple[str, Kind]]) -> None:
-        def insert(c: sqlite3.Connection) -> None:
-            start = c.execute(
-                "SELECT COALESCE(MAX(position), -1) + 1 FROM message_files WHERE message_id = ?",
+        if not files:
+            return
+        async with self.db.transaction() as tx:
+            found = await tx.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 AS start FROM message_files WHERE message_id = ?",
                 (message_id,),
-            ).fetchone()[0]
-            c.executemany(
-                "INSERT INTO message_files VALUES (?, ?, ?, ?)",
-                [(message_id, start + i, file_id, kind) for i, (file_id, kind) in enumerate(files)],
             )
-
-        if files:
-            await self._call(insert)
+            start = int(found.rows[0]["start"])
+            for i, (file_id, kind) in enumerate(files):
+                await tx.execute(
+                    "INSERT INTO message_files (message_id, position, file_id, kind) VALUES (?, ?, ?, ?)",
+                    (message_id, start + i, file_id, kind),
+                )
 
     async def of_messages(self, message_ids: Iterable[str]) -> dict[str, list[tuple[str, Kind]]]:
         ids = list(message_ids)
         if not ids:
             return {}
-
-        def query(c: sqlite3.Connection) -> list[sqlite3.Row]:
-            marks = ",".join("?" * len(ids))
-            return c.execute(
-                f"SELECT message_id, file_id, kind FROM message_files WHERE message_id IN ({marks}) "
-                "ORDER BY message_id, position",
-                ids,
-            ).fetchall()
-
+        marks = ",".join("?" * len(ids))
+        result = await self.db.execute(
+            f"SELECT message_id, file_id, kind FROM message_files WHERE message_id IN ({marks}) "
+            "ORDER BY message_id, position",
+            ids,
+        )
         found: dict[str, list[tuple[str, Kind]]] = {}
-        for r in await self._call(query):
+        for r in result.rows:
             found.setdefault(r["message_id"], []).append((r["file_id"], r["kind"]))
         return found
 
@@ -317,10 +287,10 @@ async def store_run_files(
         _log.warning("run %s: files not stored: %s", run.id, exc.message)
 
 
-async def files_chunk(
-    writer: ChunkWriter, store: FileStore, key_id: str, produced: Sequence[ProducedFile]
-) -> ChatCompletionChunk:
-    """A streamed chat run's files, stored as the caller's: one `files` event before the answer."""
+async def store_produced(
+    store: FileStore, key_id: str, produced: Sequence[ProducedFile]
+) -> list[dict[str, Any]]:
+    """A chat run's files, stored as the caller's, as the answer lists them (id, name, agent...)."""
     listed: list[dict[str, Any]] = []
     for f in produced:
         try:
@@ -340,6 +310,14 @@ async def files_chunk(
                 "execution": f.execution,
             }
         )
+    return listed
+
+
+async def files_chunk(
+    writer: ChunkWriter, store: FileStore, key_id: str, produced: Sequence[ProducedFile]
+) -> ChatCompletionChunk:
+    """A streamed chat run's files: one `files` event before the answer."""
+    listed = await store_produced(store, key_id, produced)
     return writer._chunk(ChoiceDelta(), agent=produced[0].agent, event={"type": "files", "files": listed})
 
 

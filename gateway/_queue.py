@@ -17,6 +17,7 @@ from teams import Message, RunEvent, RunRequest, RunResult, TokenDelta, Turn
 from ._auth import Caller
 from ._execution import Execution, RunObserver
 from ._filestore import FileStore, store_run_files
+from ._notify import PgListener, RunSignals
 from ._runner import describe_failure
 from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
@@ -25,11 +26,14 @@ __all__ = ["RunQueue", "task_and_history"]
 
 _log = logging.getLogger(__name__)
 
-# how often a replica looks for queued runs created by another one (its own wake it at once)
+# how often a replica looks for queued runs created by another one (its own wake it at once;
+# over PostgreSQL a notification does, and this is a safety net)
 POLL_S = 0.1
+LISTENING_POLL_S = 2.0
 # how often it reads whether one of its runs was cancelled elsewhere (the cancel bound is 1 s)
 CANCEL_POLL_S = 0.25
 SWEEP_S = 5.0
+_CLAIM_BATCH = 32
 
 
 def task_and_history(pending: list[tuple[str, str, str | None]]) -> tuple[str, list[Turn]] | None:
@@ -71,6 +75,7 @@ class _ThreadRun:
                 metadata={"agent": event.source},
             )
             self.last_message_of[event.source] = m.id
+            self.queue.signals.changed(self.run.id)
         await self.store.add_event(self.run.id, self.seq, event)
         self.seq += 1
 
@@ -95,6 +100,8 @@ class _ThreadRun:
             outcome = "failed"
             error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
         await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
+        self.queue.signals.local.discard(self.run.id)
+        self.queue.signals.changed(self.run.id)
 
 
 class StartRun(Protocol):
@@ -121,16 +128,31 @@ class RunQueue:
         self.capacity = capacity
         self.running: dict[str, Execution] = {}
         self.files: FileStore | None = None  # set by the app once its file store is open
+        self.signals = RunSignals()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: PgListener | None = None
+        self._starting: dict[str, asyncio.Task[None]] = {}  # claimed, not yet running
 
     def start(self) -> None:
+        if self.store.db.dialect == "postgresql":
+            self._listener = PgListener(self.store.url, self.signals, self.wake, self._cancelled)
+            self._listener.start()
         self._task = asyncio.create_task(self._main(), name="gateway-run-queue")
+
+    def _cancelled(self, run_id: str) -> None:
+        execution = self.running.get(run_id)
+        if execution is not None:
+            execution.cancel()
 
     def wake(self) -> None:
         self._wake.set()
 
     async def aclose(self) -> None:
+        if self._listener is not None:
+            await self._listener.aclose()
+        for task in list(self._starting.values()):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -140,15 +162,16 @@ class RunQueue:
         now = time.monotonic()
         next_lease, next_cancel, next_sweep = now + LEASE_S / 4, now + CANCEL_POLL_S, now + SWEEP_S
         while True:
+            woken = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_S):
-                    await self._wake.wait()
+                async with asyncio.timeout(LISTENING_POLL_S if self.signals.listening else POLL_S):
+                    woken = await self._wake.wait()
             self._wake.clear()
             try:
-                await self._claim()
+                await self._claim(look_first=not woken)
                 now = time.monotonic()
                 if now >= next_cancel:
-                    next_cancel = now + CANCEL_POLL_S
+                    next_cancel = now + (LISTENING_POLL_S if self.signals.listening else CANCEL_POLL_S)
                     await self._observe_cancels()
                 if now >= next_lease:
                     next_lease = now + LEASE_S / 4
@@ -162,26 +185,53 @@ class RunQueue:
                 _log.exception("run queue tick failed")
                 await asyncio.sleep(POLL_S)
 
-    async def _claim(self) -> None:
-        while len(self.running) < self.capacity:
-            run = await self.store.claim_next()
-            if run is None:
+    async def _claim(self, *, look_first: bool = False) -> None:
+        """Claim queued runs while there is room, a batch per statement, and start each in a
+        task of its own (started one after the other, the hundredth of a burst would wait for
+        ninety-nine starts); `look_first`: read before writing (an idle poll then costs a
+        read, not a write transaction)."""
+        room = self.capacity - len(self.running) - len(self._starting)
+        if room <= 0 or (look_first and not await self.store.any_queued()):
+            return
+        while room > 0:
+            runs = await self.store.claim(min(room, _CLAIM_BATCH))
+            for run in runs:
+                self.signals.local.add(run.id)
+                self.signals.changed(run.id)
+                task = asyncio.create_task(self._start_claimed(run), name=f"start:{run.id}")
+                self._starting[run.id] = task
+            if len(runs) < min(room, _CLAIM_BATCH):
                 return
+            room -= len(runs)
+
+    async def _start_claimed(self, run: RunRow) -> None:
+        try:
             await self._start(run)
+        except Exception:
+            _log.exception("run %s could not start", run.id)
+            self.signals.local.discard(run.id)
+            await self.store.finish_run(
+                run.id, "failed", usage=None, error=("server_error", "the gateway could not start the run")
+            )
+            self.signals.changed(run.id)
+        finally:
+            self._starting.pop(run.id, None)
 
     async def _start(self, run: RunRow) -> None:
         thread = await self.store.get_thread(run.thread_id)
-        found = None
+        found, messages = None, []
         if thread is not None:
-            pending = [m for m in await self.store.list_messages(run.thread_id) if m.seq > thread.state_seq]
+            messages = await self.store.list_messages(run.thread_id)
+            pending = [m for m in messages if m.seq > thread.state_seq]
             found = task_and_history([(m.role, m.content, m.agent) for m in pending])
         if thread is None or found is None:
             await self.store.finish_run(
                 run.id, "failed", usage=None, error=("invalid_prompt", "the thread has no new user message")
             )
+            self.signals.local.discard(run.id)
+            self.signals.changed(run.id)
             return
         task, history = found
-        messages = await self.store.list_messages(run.thread_id)
         inputs = await self.files.inputs(run.key_id, (m.id for m in messages)) if self.files else []
         observer = _ThreadRun(self.store, self, run, files=self.files)
         execution = await self.start_run(

@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator, Callable
 from openai.types.beta.threads import MessageDelta, MessageDeltaEvent, TextDelta, TextDeltaBlock
 from pydantic import BaseModel
 
+from ._notify import POLL_S, RunSignals
 from ._states import ACTIVE_STATUSES
 from ._store import MessageRow, RunRow, Store
 
 __all__ = ["stream_run"]
-
-POLL_S = 0.1
 
 
 def _event(name: str, data: BaseModel) -> bytes:
@@ -46,11 +45,28 @@ async def stream_run(
     row: RunRow,
     render_run: Callable[[RunRow], BaseModel],
     render_message: Callable[[MessageRow], BaseModel],
+    signals: RunSignals | None = None,
+) -> AsyncIterator[bytes]:
+    """`signals`: reads again when the run changes (see `_notify.py`), else every 0.1 s."""
+    with (signals or RunSignals()).follow(row.id) as changed:
+        async for chunk in _follow(store, row, render_run, render_message, signals, changed):
+            yield chunk
+    yield b"event: done\ndata: [DONE]\n\n"
+
+
+async def _follow(
+    store: Store,
+    row: RunRow,
+    render_run: Callable[[RunRow], BaseModel],
+    render_message: Callable[[MessageRow], BaseModel],
+    signals: RunSignals | None,
+    changed: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     yield _event("thread.run.created", render_run(row))
     yield _event("thread.run.queued", render_run(row))
     status, after, held = row.status, 0, None
     while True:
+        changed.clear()
         run = await store.get_run(row.thread_id, row.id)
         if run is None:  # the thread was deleted
             break
@@ -71,5 +87,7 @@ async def stream_run(
                     yield chunk
             yield _event(f"thread.run.{run.status}", render_run(run))
             break
-        await asyncio.sleep(POLL_S)
-    yield b"event: done\ndata: [DONE]\n\n"
+        if signals is None:
+            await asyncio.sleep(POLL_S)
+        else:
+            await signals.wait(changed, row.id)

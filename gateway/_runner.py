@@ -1,8 +1,8 @@
 """The seam between the HTTP layer and whatever runs a team.
 
 The HTTP code sees scenarios as `ScenarioInfo` and runs as `teams.events`; `ScenarioPool`
-(in `_pool.py`) runs them in this process, `WorkerPool` (in `_workers.py`) in worker
-processes, and tests can plug in a fake runner.
+(in `_pool.py`) runs them in this process (`--processes N` runs N such processes over one
+database), and tests can plug in a fake runner.
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ from typing import Protocol
 
 from autogen_core import CancellationToken
 
-from agentteams import AgentTeamsError, ModelServerError
+from agentteams import ModelServerError
 from scenarios import ScenarioInfo
 from teams import RunEvent, RunRequest
 
-__all__ = ["RemoteRunError", "ScenarioRunner", "describe_failure"]
-
-
-class RemoteRunError(AgentTeamsError):
-    """A run failed in a worker process; the message names the exception raised there."""
+__all__ = ["ScenarioRunner", "describe_failure"]
 
 
 def describe_failure(exc: BaseException) -> str:
     """A failed run's error as users read it: "Type: message", unless it already says it all."""
-    if isinstance(exc, ModelServerError | RemoteRunError):
+    if isinstance(exc, ModelServerError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

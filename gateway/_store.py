@@ -55,6 +55,7 @@ _RUN_COLUMNS = (
     " completed_at, last_error_code, last_error_message, prompt_tokens, completion_tokens, key_id,"
     " user_id, metadata"
 )
+_RUN_COLUMNS_OF_RUNS = ", ".join(f"runs.{c.strip()}" for c in _RUN_COLUMNS.split(","))
 STOPPED_REPLICA = (
     "the gateway stopped while this run was ' || status || ' (the gateway replica running it stopped:"
     " killed, restarted or unreachable); its messages so far are kept and the thread can run again"
@@ -455,18 +456,33 @@ class Store:
         ).one()
         return _run(r) if r else None
 
+    async def any_queued(self) -> bool:
+        """Whether some run waits to be claimed (a read: no write lock on SQLite)."""
+        return bool((await self.db.execute("SELECT 1 AS q FROM runs WHERE status = 'queued' LIMIT 1")).rows)
+
     async def claim_next(self) -> RunRow | None:
         """queued -> in_progress for the oldest queued run, now owned by this replica."""
-        lock = " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
-        r = (
-            await self.db.execute(
-                "UPDATE runs SET status = 'in_progress', started_at = ?, owner = ? WHERE id = ("
-                f"SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at LIMIT 1{lock}"
-                f") AND status = 'queued' RETURNING {_RUN_COLUMNS}",
-                (_now(), self.replica_id),
+        claimed = await self.claim(1)
+        return claimed[0] if claimed else None
+
+    async def claim(self, limit: int) -> list[RunRow]:
+        """queued -> in_progress for up to `limit` of the oldest queued runs, in one statement."""
+        if self.db.dialect == "postgresql":  # locks only the rows it takes, skipping the others' ones
+            sql = (
+                "WITH picked AS (SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at LIMIT ?"
+                " FOR UPDATE SKIP LOCKED) UPDATE runs SET status = 'in_progress', started_at = ?,"
+                f" owner = ? FROM picked WHERE runs.id = picked.id RETURNING {_RUN_COLUMNS_OF_RUNS}"
             )
-        ).one()
-        return _run(r) if r else None
+            args: tuple[Any, ...] = (limit, _now(), self.replica_id)
+        else:  # one writer at a time
+            sql = (
+                "UPDATE runs SET status = 'in_progress', started_at = ?, owner = ? WHERE id IN ("
+                "SELECT id FROM runs WHERE status = 'queued' ORDER BY queued_at LIMIT ?"
+                f") RETURNING {_RUN_COLUMNS}"
+            )
+            args = (_now(), self.replica_id, limit)
+        result = await self.db.execute(sql, args)
+        return [_run(r) for r in result.rows]
 
     async def mark_run_started(self, run_id: str) -> None:
         """queued -> in_progress for this run, owned by this replica."""

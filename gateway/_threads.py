@@ -271,7 +271,7 @@ def _run_response(gw: Gateway, body: RunCreate, row: RunRow) -> RunOut | Streami
     if not body.stream:
         return run_out(row)
     return StreamingResponse(
-        stream_run(gw.store, row, run_out, message_out),
+        stream_run(gw.store, row, run_out, message_out, gw.queue.signals),
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
     )
@@ -322,4 +322,5 @@ async def cancel_run(thread_id: str, run_id: str, gw: GatewayDep, who: CallerDep
     execution = gw.queue.running.get(run_id)
     if execution is not None:  # running here: stop it now (elsewhere its replica reads the cancel)
         execution.cancel()
+    gw.queue.signals.changed(run_id)
     return run_out(await _run(gw, thread_id, run_id, who))

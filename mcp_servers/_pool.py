@@ -134,6 +134,8 @@ class SharedMcpServer(Workbench):
             await live.close()
             if isinstance(exc, TimeoutError):
                 detail = "timed out"
+            elif isinstance(root := _root(exc), McpError) and root.error.code != mcp_types.CONNECTION_CLOSED:
+                detail = _root_text(exc)  # it answered, or did not: its exit is ours, at the close
             elif live.returncode is not None:
                 detail = exit_text(live.returncode)
             else:
@@ -231,9 +233,14 @@ class SharedMcpServer(Workbench):
         return None
 
 
-def _root_text(exc: BaseException) -> str:
+def _root(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
+    return exc
+
+
+def _root_text(exc: BaseException) -> str:
+    exc = _root(exc)
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -168,3 +168,29 @@ async def test_a_timeout_is_the_sdks_timeout_error_after_the_sdks_attempts(retri
         await asyncio.sleep(1.5)  # the server records a request once its 1 s latency is over
         attempts = len(slow.requests)
     assert attempts == 1 + retries  # as many as the SDK alone would make
+
+
+async def test_a_proxy_from_the_environment_carries_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looked up once per client (not per call in a thread), the proxy is still the one used."""
+    from agents._direct_chat import DirectChatOpenAI
+
+    with ScriptedModelServer([Reply.text("via the proxy")]) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url.removesuffix("/v1"))
+        # a host that does not resolve: only the proxy can answer
+        client = DirectChatOpenAI(base_url="http://model.invalid/v1", api_key="k", max_retries=0, timeout=30)
+
+        async def no_fallback(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("the direct call failed and fell back to the SDK")
+
+        monkeypatch.setattr(client, "post", no_fallback)
+        try:
+            completion = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+        finally:
+            await client.close()
+        seen = len(proxy.requests)
+    assert completion.choices[0].message.content == "via the proxy"
+    assert seen == 1

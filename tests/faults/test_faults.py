@@ -22,10 +22,11 @@ REASONS = {
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 async def test_fault(case: FaultCase, tmp_path: Path) -> None:
     outcome = await run_case(case, tmp_path)
-    assert outcome.ended == case.expect, outcome
-    assert outcome.process_up, outcome
-    assert outcome.lost == 0, outcome
-    assert outcome.seconds <= case.budget, outcome
+    shown = str(outcome)  # a str, so pytest shows all of it (an object's repr is cut at 240)
+    assert outcome.ended == case.expect, shown
+    assert outcome.process_up, shown
+    assert outcome.lost == 0, shown
+    assert outcome.seconds <= case.budget, shown
     if case.mcp_args == ["--exit-at-start"]:
         assert outcome.reason.endswith(
             ":10:33: MCP server 'flaky': could not start `python -m mcp_servers.testing --exit-at-start` "
@@ -33,12 +34,12 @@ async def test_fault(case: FaultCase, tmp_path: Path) -> None:
         ), outcome.reason
         assert outcome.control == "none (scenario did not open)"
     else:
-        assert outcome.control.startswith("ok in "), outcome
+        assert outcome.control.startswith("ok in "), shown
     if case.name in REASONS:
         assert outcome.reason == REASONS[case.name]
     elif case.expect == "recovered":
         assert outcome.reason == "Text 'TERMINATE' mentioned"
-    assert outcome.ok, outcome
+    assert outcome.ok, shown
 
 
 @pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning")

@@ -235,3 +235,53 @@ async def store_gets(db_url: str, thread_id: str) -> bool:
         return await store.get_thread(thread_id) is not None
     finally:
         await store.close()
+
+
+async def test_a_write_while_another_process_holds_the_sqlite_lock_waits_its_turn(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "gateway.sqlite3"
+    store = Store(path)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another replica in the middle of a write
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    started = loop.time()
+    thread = await store.create_thread("dev", {"during": "lock"})  # not "database is locked"
+    waited = loop.time() - started
+    found = await store.get_thread(thread.id)
+    other.close()
+    await store.close()
+    assert waited >= 0.25
+    assert found is not None and found.metadata == {"during": "lock"}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_postgres_notifies_every_replica_of_run_changes(two: tuple[Store, Store]) -> None:
+    from gateway._notify import PgListener, RunSignals
+
+    a, b = two
+    signals = RunSignals()
+    heard: list[str] = []
+    queued = asyncio.Event()
+    listener = PgListener(a.url, signals, queued.set, heard.append)
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.ready.wait(), 30)
+        queued.clear()
+        tid, run_id = await _queued(b)  # queued through the other replica: a's queue is woken
+        await asyncio.wait_for(queued.wait(), 5)
+        assert (await b.claim_next()) is not None
+        with signals.follow(run_id) as changed:
+            changed.clear()
+            await b.add_message(tid, "assistant", "Draft", agent="writer", run_id=run_id)
+            await asyncio.wait_for(changed.wait(), 5)  # a follower on a sees b's message
+            changed.clear()
+            assert await a.cancel_run(run_id) == "cancelling"
+            await asyncio.wait_for(changed.wait(), 5)
+        assert heard == [run_id]  # the executing replica is told to stop, without polling
+        assert signals.listening
+    finally:
+        await listener.aclose()
+    assert not signals.listening

@@ -12,12 +12,15 @@ from typing import Any
 import openai
 import pytest
 from openai.types.beta.threads import ImageFileContentBlock, TextContentBlock
+from openai.types.chat import ChatCompletionMessageParam
 from PIL import Image
 
 from gateway import GatewayConfig, create_app
 from serving.testing import Reply, ScriptedModelServer
+from tests._postgres import postgres_dsn  # noqa: F401  (fixture)
 
 from .conftest import AppClient, serve
+from .test_database import db_url  # noqa: F401  (fixture: a fresh SQLite file or PostgreSQL database)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:The Assistants API is deprecated:DeprecationWarning"),
@@ -38,6 +41,8 @@ plt.savefig("sinewave.png")
 open("sine.csv", "w").write("x,y\\n0,0\\n")
 print("saved sinewave.png")
 """
+# the same plot with no attached file to read: what a chat completion (no attachments) runs
+SINE_ALONE = "\n".join(line for line in SINE.splitlines() if "rows" not in line) + "\n"
 ANSWER = "Here is the visualization of a sine wave, saved as sinewave.png."
 CODE_ANSWER = "Certainly, here is the code I used."
 
@@ -49,7 +54,8 @@ def _script(body: dict[str, Any]) -> Reply:
         return Reply.text(CODE_ANSWER + " TERMINATE")
     if messages[-1]["role"] == "tool":
         return Reply.text(ANSWER + " TERMINATE")
-    return Reply.tool_call("python", {"code": SINE})
+    alone = "from scratch" in str(last_user["content"])
+    return Reply.tool_call("python", {"code": SINE_ALONE if alone else SINE})
 
 
 @pytest.fixture
@@ -134,6 +140,39 @@ def test_the_seed_sine_wave_conversation_through_the_sdk(
     client.close()
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_chat_completion_hands_back_the_files_its_code_wrote(
+    url: str, stream: bool, tmp_path: Path
+) -> None:
+    client = _client(url, "sk-alice")
+    ask: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Create a visualization of a sinewave from scratch"}
+    ]
+    if stream:
+        chunks = list(client.chat.completions.create(model="data_analyst", messages=ask, stream=True))
+        events = [getattr(c, "event", None) for c in chunks]
+        [listed] = [e["files"] for e in events if e and e.get("type") == "files"]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        completion = client.chat.completions.create(model="data_analyst", messages=ask)
+        listed = getattr(completion.choices[0].message, "files", None)
+        text = completion.choices[0].message.content or ""
+    assert text.startswith(ANSWER)
+    assert [(f["filename"], f["agent"]) for f in listed] == [
+        ("sine.csv", "data_analyst"),
+        ("sinewave.png", "data_analyst"),
+    ]
+    png = next(f for f in listed if f["filename"] == "sinewave.png")
+    client.files.content(png["id"]).write_to_file(tmp_path / "got.png")
+    with Image.open(tmp_path / "got.png") as image:
+        assert image.format == "PNG" and image.width > 0
+    assert png["bytes"] == (tmp_path / "got.png").stat().st_size
+    assert client.files.retrieve(png["id"]).purpose == "assistants_output"
+    with pytest.raises(openai.NotFoundError):  # stored as the caller's, not anyone's
+        _client(url, "sk-bob").files.retrieve(png["id"])
+    client.close()
+
+
 def test_files_belong_to_their_key(url: str) -> None:
     alice, bob = _client(url, "sk-alice"), _client(url, "sk-bob")
     mine = alice.files.create(file=("notes.txt", b"private"), purpose="assistants")
@@ -195,10 +234,12 @@ async def test_storage_quota_per_key_and_upload_checks(app_client: AppClient, tm
     assert [p.name for p in stored] == [again.json()["id"]]
 
 
-def test_files_cross_worker_processes(model: ScriptedModelServer, tmp_path: Path) -> None:
-    config = GatewayConfig(
-        db_path=tmp_path / "db.sqlite3", base_url=model.base_url, model=model.model, keys=KEYS, workers=2
-    )
+def test_an_attached_file_reaches_the_code_and_its_plot_comes_back_over_each_database(
+    model: ScriptedModelServer,
+    db_url: str,  # noqa: F811
+) -> None:
+    """Over PostgreSQL the upload, the file the code reads and the PNG it wrote are bytea rows."""
+    config = GatewayConfig(db_url=db_url, base_url=model.base_url, model=model.model, keys=KEYS)
     with serve(create_app(config)) as base:
         client = _client(base, "sk-alice")
         uploaded = client.files.create(file=("readings.csv", b"1\n2\n"), purpose="assistants")
