@@ -8,7 +8,7 @@ for an input over the context. Vectors are mean-pooled over the tokens and of un
 as llama.cpp returns them, so the front computes rerank and score the same way for both.
 
 Why not llama.cpp for this model: the xllamacpp wheel is an AVX2 build, and ONNX Runtime's
-int8 kernels use the AVX-512/VNNI of the CPUs here: a 20-document rerank took 2.1x less CPU
+int8 kernels use the AVX-512/VNNI of the CPUs here: a 20-document rerank took about half the CPU
 time (`python -m bench model --embeddings`).
 """
 
