@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,7 +23,7 @@ from ._runner import describe_failure
 from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
 
-__all__ = ["RunQueue", "task_and_history"]
+__all__ = ["RunQueue", "message_item_id", "task_and_history"]
 
 _log = logging.getLogger(__name__)
 
@@ -41,6 +43,11 @@ def task_and_history(pending: list[tuple[str, str, str | None]]) -> tuple[str, l
     return pending[last][1], [Turn(role, text, agent) for role, text, agent in pending[:last]]  # type: ignore[arg-type]
 
 
+def message_item_id(run_id: str, seq: int) -> str:
+    """The id of the message that the run's event `seq` keeps (the same on every replica)."""
+    return f"msg_{run_id.partition('_')[2]}_{seq}"
+
+
 @dataclass
 class _ThreadRun:
     """Keeps a thread run's row, messages and events in the store as the run goes."""
@@ -56,8 +63,12 @@ class _ThreadRun:
         pass  # the claim marked it in_progress
 
     async def event(self, execution: Execution, event: RunEvent) -> None:
-        if isinstance(event, TokenDelta | RunResult):
-            return  # the result's parts are in the messages and the run row
+        if isinstance(event, TokenDelta):
+            return
+        if isinstance(event, RunResult):
+            # which message is the answer, why it stopped, the usage; its messages, state and
+            # files are kept in their own places
+            event = dataclasses.replace(event, messages=(), state={}, files=())
         if isinstance(event, Message):
             if event.source == "user":
                 return
@@ -69,10 +80,12 @@ class _ThreadRun:
                 assistant_id=self.run.assistant_id,
                 run_id=self.run.id,
                 metadata={"agent": event.source},
+                message_id=message_item_id(self.run.id, self.seq),
             )
             self.last_message_of[event.source] = m.id
         await self.store.add_event(self.run.id, self.seq, event)
         self.seq += 1
+        self.queue.notify(self.run.id)
 
     async def done(self, execution: Execution) -> None:
         self.queue.running.pop(self.run.id, None)
@@ -95,6 +108,7 @@ class _ThreadRun:
             outcome = "failed"
             error = ("server_error", describe_failure(execution.error or RuntimeError("unknown error")))
         await self.store.finish_run(self.run.id, outcome, usage=execution.usage, error=error)
+        self.queue.notify(self.run.id)
 
 
 class StartRun(Protocol):
@@ -123,6 +137,26 @@ class RunQueue:
         self.files: FileStore | None = None  # set by the app once its file store is open
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: dict[str, set[asyncio.Event]] = {}
+
+    @contextlib.contextmanager
+    def listen(self, run_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever a run that this replica executes changes (a new event, its
+        start, its end): readers wait on it and read the database, instead of polling it."""
+        changed = asyncio.Event()
+        self._listeners.setdefault(run_id, set()).add(changed)
+        try:
+            yield changed
+        finally:
+            listeners = self._listeners.get(run_id)
+            if listeners is not None:
+                listeners.discard(changed)
+                if not listeners:
+                    del self._listeners[run_id]
+
+    def notify(self, run_id: str) -> None:
+        for changed in self._listeners.get(run_id, ()):
+            changed.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._main(), name="gateway-run-queue")
@@ -181,6 +215,9 @@ class RunQueue:
             )
             return
         task, history = found
+        instructions = (run.request or {}).get("instructions")
+        if instructions:  # a response's: the team reads them first, as a user turn
+            history = [Turn("user", instructions), *history]
         messages = await self.store.list_messages(run.thread_id)
         inputs = await self.files.inputs(run.key_id, (m.id for m in messages)) if self.files else []
         observer = _ThreadRun(self.store, self, run, files=self.files)
@@ -188,11 +225,12 @@ class RunQueue:
             run.assistant_id,
             RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             Caller(run.key_id, run.user_id),
-            kind="thread.run",
+            kind="response" if run.object == "response" else "thread.run",
             observer=observer,
             counted=False,  # the run's own row counts against its key while it is active
         )
         self.running[run.id] = execution
+        self.notify(run.id)
 
     async def _observe_cancels(self) -> None:
         for run_id in await self.store.cancelling(list(self.running)):

@@ -106,6 +106,14 @@ CREATE INDEX active_calls_key ON active_calls(key_id)
 """
 
 
+# A response (the Responses API) is a run, and a conversation is a thread: `object` tells a
+# response from a thread run, `request` keeps a response's own parameters (instructions, ...).
+_V3 = """
+ALTER TABLE runs ADD COLUMN object TEXT NOT NULL DEFAULT 'thread.run';  -- or 'response'
+ALTER TABLE runs ADD COLUMN request TEXT                                 -- JSON, responses only
+"""
+
+
 @dataclass(frozen=True)
 class _Step:
     version: int
@@ -116,6 +124,7 @@ class _Step:
 _STEPS = (
     _Step(1, "threads, messages, runs, usage", _V1),
     _Step(2, "a run queue with leases, run events, calls counted per key", _V2),
+    _Step(3, "responses as runs (their kind and parameters)", _V3),
 )
 SCHEMA_VERSION = _STEPS[-1].version
 
