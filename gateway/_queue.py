@@ -102,6 +102,8 @@ class _ThreadRun:
                 )
             thread_id = self.run.thread_id
             await self.store.save_state(thread_id, result.state, await self.store.last_seq(thread_id))
+            if self.run.object == "response":  # a later response may branch from this one
+                await self.store.save_run_state(self.run.id, result.state)
         elif outcome == "expired":
             error = ("server_error", str(execution.error))
         elif outcome != "cancelled" or execution.error is not None:

@@ -98,9 +98,14 @@ async def _thread_for(gw: Gateway, body: ResponseCreate, who: Caller) -> ThreadR
     continued = await gw.store.get_thread(previous.thread_id)
     if continued is not None and not request.get("conversation") and latest and latest[0].id == previous.id:
         return continued  # the newest response of its chain: continue its thread, state and all
-    # an earlier response (a branch), or one in a conversation: a thread of its own with the
-    # conversation up to that response as history
+    # an earlier response (a branch), or one in a conversation: a thread of its own, from the
+    # team's state after that response
     fork = await gw.store.create_thread(who.key_id, {})
+    state = await gw.store.run_state(previous.id)
+    if state is not None:
+        await gw.store.save_state(fork.id, state, 0)
+        return fork
+    # it did not complete (no state of its own): the conversation up to it, as history
     upto = max(
         [int(request.get("input_seq", 0))]
         + [m.seq for m in await gw.store.list_messages(previous.thread_id, run_id=previous.id)]

@@ -15,6 +15,7 @@ client resume with `starting_after` on any replica.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,13 +152,18 @@ class ResponseWriter:
     _held: tuple[int, Message] | None = None  # the newest agent message and its event's seq
     _ended: bool = False
 
+    @property
+    def _as_created(self) -> RunRow:
+        """The row as it was before the run started: the same snapshots on every replay."""
+        return dataclasses.replace(self.run, prompt_tokens=None, completion_tokens=None)
+
     def _n(self) -> int:
         self._seq += 1
         return self._seq - 1
 
     def created(self) -> list[ResponseStreamEvent]:
         background = bool((self.run.request or {}).get("background"))
-        snapshot = render_response(self.run, [], status="queued" if background else "in_progress")
+        snapshot = render_response(self._as_created, [], status="queued" if background else "in_progress")
         return [ResponseCreatedEvent(type="response.created", response=snapshot, sequence_number=self._n())]
 
     def started(self) -> list[ResponseStreamEvent]:
@@ -165,7 +171,7 @@ class ResponseWriter:
         if self._started:
             return []
         self._started = True
-        snapshot = render_response(self.run, [], status="in_progress")
+        snapshot = render_response(self._as_created, [], status="in_progress")
         return [
             ResponseInProgressEvent(type="response.in_progress", response=snapshot, sequence_number=self._n())
         ]

@@ -107,10 +107,12 @@ CREATE INDEX active_calls_key ON active_calls(key_id)
 
 
 # A response (the Responses API) is a run, and a conversation is a thread: `object` tells a
-# response from a thread run, `request` keeps a response's own parameters (instructions, ...).
+# response from a thread run, `request` keeps a response's own parameters (instructions, ...),
+# `state` the team's state after a response, so that a later one can branch from it.
 _V3 = """
 ALTER TABLE runs ADD COLUMN object TEXT NOT NULL DEFAULT 'thread.run';  -- or 'response'
-ALTER TABLE runs ADD COLUMN request TEXT                                 -- JSON, responses only
+ALTER TABLE runs ADD COLUMN request TEXT;                                -- JSON, responses only
+ALTER TABLE runs ADD COLUMN state TEXT     -- a completed response's team state: to branch from it
 """
 
 

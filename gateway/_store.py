@@ -460,6 +460,13 @@ class Store:
         r = (await self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))).one()
         return _run(r) if r else None
 
+    async def save_run_state(self, run_id: str, state: dict[str, Any]) -> None:
+        await self.db.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(state), run_id))
+
+    async def run_state(self, run_id: str) -> dict[str, Any] | None:
+        r = (await self.db.execute("SELECT state FROM runs WHERE id = ?", (run_id,))).one()
+        return json.loads(r["state"]) if r and r["state"] else None
+
     async def delete_run(self, run_id: str) -> bool:
         return (await self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))).rowcount > 0
 
