@@ -6,6 +6,9 @@ a thread of its own. So it is claimed by whichever replica has room, holds a lea
 its events in `run_events`, and any replica can answer `retrieve`, `cancel` and a resumed
 stream (`GET /v1/responses/{id}?stream=true&starting_after=N`) by reading the database.
 The replica that executes a run wakes its local readers at once; others read every POLL_S.
+A thread run (the Assistants routes) can be read here too, `GET /v1/responses/{run_id}`
+with or without `stream=true`: that is how a client resumes a thread run's stream on any
+replica.
 """
 
 from __future__ import annotations
@@ -50,9 +53,13 @@ def _json(model: Any) -> HTTPResponse:
     return HTTPResponse(model.model_dump_json(exclude_unset=True), media_type="application/json")
 
 
-async def _response(gw: Gateway, response_id: str, who: Caller, param: str | None = None) -> RunRow:
+async def _response(
+    gw: Gateway, response_id: str, who: Caller, param: str | None = None, *, thread_runs: bool = False
+) -> RunRow:
+    """The caller's response; with `thread_runs`, also one of its thread runs (read-only)."""
     row = await gw.store.get_run_by_id(response_id)
-    if row is None or row.object != "response" or row.key_id != who.key_id:
+    kinds = ("response", "thread.run") if thread_runs else ("response",)
+    if row is None or row.object not in kinds or row.key_id != who.key_id:
         raise GatewayError(
             404, f"Response with id '{response_id}' not found.", "response_not_found", param=param
         )
@@ -296,7 +303,8 @@ async def retrieve_response(
     include: Annotated[list[str] | None, Query()] = None,
     include_obfuscation: bool | None = None,
 ) -> HTTPResponse:
-    row = await _response(gw, response_id, who)
+    # a thread run reads the same way: its events so far and then live, from any replica
+    row = await _response(gw, response_id, who, thread_runs=True)
     if stream:
         return StreamingResponse(
             _stream(gw, row, starting_after, cancel_on_close=False),
