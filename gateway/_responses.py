@@ -29,7 +29,7 @@ from teams import RunEvent
 from ._auth import Caller
 from ._conversations import add_items, conversation_row, idle, turns_of
 from ._errors import GatewayError
-from ._responses_events import ResponseWriter, render_response, sse_event
+from ._responses_events import FileCitation, ResponseWriter, render_response, sse_event
 from ._responses_schemas import InputItem, MessageItem, ResponseCreate
 from ._service import Gateway, caller, gateway
 from ._states import ACTIVE_STATUSES
@@ -121,6 +121,31 @@ async def _thread_for(gw: Gateway, body: ResponseCreate, who: Caller) -> ThreadR
     return fork
 
 
+async def _files(gw: Gateway, row: RunRow, writer: ResponseWriter) -> list[FileCitation]:
+    """The files the run's code wrote, as kept with its answer: citations on the answer's text."""
+    if gw.files is None or writer.answer_id is None or row.status != "completed":
+        return []
+    found: list[FileCitation] = []
+    for file_id, _ in (await gw.files.of_messages([writer.answer_id])).get(writer.answer_id, []):
+        try:
+            f = await gw.files.get(row.key_id, file_id)
+        except GatewayError:  # deleted since
+            continue
+        extra: dict[str, Any] = {"media_type": f.media_type, "bytes": f.bytes}
+        found.append(
+            FileCitation(
+                type="container_file_citation",
+                container_id=f"cntr_{row.id}",
+                file_id=f.id,
+                filename=f.filename,
+                start_index=0,
+                end_index=0,
+                **extra,
+            )
+        )
+    return found
+
+
 async def _cancel(gw: Gateway, run_id: str) -> bool:
     """Ask the run to stop (a write every replica sees; at once when it runs here)."""
     execution = gw.queue.running.get(run_id)
@@ -173,7 +198,7 @@ async def _replay(gw: Gateway, run: RunRow, writer: ResponseWriter) -> AsyncIter
             for event in writer.feed(seq, run_event):
                 yield event
         if row.status not in ACTIVE_STATUSES:
-            for event in writer.finish(row):
+            for event in writer.finish(row, await _files(gw, row, writer)):
                 yield event
 
 
@@ -223,7 +248,8 @@ async def _finished(gw: Gateway, run: RunRow, request: Request) -> HTTPResponse:
         work.cancel()
         await _cancel(gw, run.id)
         raise GatewayError(499, "client closed the request", "client_closed")
-    return _json(writer.snapshot(work.result()))
+    row = work.result()
+    return _json(writer.snapshot(row, await _files(gw, row, writer)))
 
 
 @router.post("", response_model=None)
@@ -314,7 +340,7 @@ async def retrieve_response(
     writer = ResponseWriter(row)
     for seq, event in await gw.store.events(row.id):
         writer.feed(seq, event)
-    return _json(writer.snapshot(row))
+    return _json(writer.snapshot(row, await _files(gw, row, writer)))
 
 
 @router.post("/{response_id}/cancel")

@@ -1,12 +1,13 @@
 """A response's output items and stream events, built from its run's events (`teams.events`)
 with the `openai` package's own models, so that the SDK parses them.
 
-Each inner agent turn is a `reasoning` item (its text as `reasoning_text`, the speaker in an
-extra `agent` field); each tool call a `function_call` item and each result a
-`function_call_output` item, both already completed (the team ran the tool); the team's
-answer is the last item, a `message` whose `output_text` is the answer without the team's
-stop word. The newest agent message is held back until the next event shows whether it is
-the answer.
+Each agent turn is a `reasoning` item as soon as it is said (its text as `reasoning_text`,
+the speaker in an extra `agent` field); each tool call a `function_call` item and each
+result a `function_call_output` item, both already completed (the team ran the tool); the
+team's answer is the last item, a `message` whose `output_text` is the answer without the
+team's stop word. So the last speaker's turn is there twice, as its turn and as the answer,
+as in the chat completions stream: a turn cannot wait to be sent until the team's end shows
+whether it was the last.
 
 The stream is a pure function of the run's stored events and its row: every replica that
 replays them sends the same events with the same `sequence_number`, which is what lets a
@@ -16,7 +17,7 @@ client resume with `starting_after` on any replica.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,7 @@ from openai.types.responses import (
 from openai.types.responses import response_content_part_added_event as part_added
 from openai.types.responses import response_content_part_done_event as part_done
 from openai.types.responses.response import Conversation
+from openai.types.responses.response_output_text import AnnotationContainerFileCitation as FileCitation
 from openai.types.responses.response_reasoning_item import Content as ReasoningContent
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
@@ -61,7 +63,7 @@ from ._states import ACTIVE_STATUSES, RunStatus
 from ._store import RunRow
 from ._stream import split_answer
 
-__all__ = ["ResponseWriter", "render_response", "response_status", "sse_event"]
+__all__ = ["FileCitation", "ResponseWriter", "render_response", "response_status", "sse_event"]
 
 _STATUS: dict[RunStatus, ResponseStatus] = {
     "queued": "queued",
@@ -149,8 +151,9 @@ class ResponseWriter:
     usage: Usage = field(default_factory=Usage)  # so far
     _seq: int = 0  # the next sequence_number
     _started: bool = False
-    _held: tuple[int, Message] | None = None  # the newest agent message and its event's seq
+    _said: dict[str, int] = field(default_factory=dict)  # agent -> the seq of its newest message
     _ended: bool = False
+    answer_id: str | None = None  # the id of the answer's message item, once it is written
 
     @property
     def _as_created(self) -> RunRow:
@@ -183,28 +186,29 @@ class ResponseWriter:
             self.usage = self.usage + event.usage
         if isinstance(event, Message):
             if event.source != "user":
-                out += self._flush()
-                self._held = (seq, event)
+                self._said[event.source] = seq
+                out += self._reasoning(seq, event)
         elif isinstance(event, ToolCall):
-            out += self._flush()
             out += self._tool_call(seq, event)
         elif isinstance(event, ToolResult):
-            out += self._flush()
             out += self._tool_result(seq, event)
         elif isinstance(event, RunResult):
-            held, self._held = self._held, None
-            if held is not None and held[1].source == event.final_source:
-                out += self._answer(message_item_id(self.run.id, held[0]), event)
-            else:
-                if held is not None:
-                    out += self._reasoning(*held)
-                out += self._answer(f"msg_{_suffix(self.run.id)}_answer", event)
+            said = self._said.get(event.final_source)
+            # the answer's item is the message the thread keeps for it (a conversation item)
+            item_id = (
+                message_item_id(self.run.id, said)
+                if said is not None
+                else f"msg_{_suffix(self.run.id)}_answer"
+            )
+            out += self._answer(item_id, event)
         return out
 
-    def finish(self, row: RunRow) -> list[ResponseStreamEvent]:
-        """The run ended (`row`): what is held, then response.completed | failed | incomplete."""
+    def finish(self, row: RunRow, files: Sequence[FileCitation] = ()) -> list[ResponseStreamEvent]:
+        """The run ended (`row`): response.completed | failed | incomplete.
+
+        `files`: what the team's code wrote, kept with the answer; they annotate it."""
         assert row.status not in ACTIVE_STATUSES
-        out = self._flush()
+        self._annotate(files)
         response = render_response(
             row, list(self.items), usage=self.usage if row.prompt_tokens is None else None
         )
@@ -212,31 +216,33 @@ class ResponseWriter:
         self._ended = True
         if response.status == "completed":
             return [
-                *out,
                 ResponseCompletedEvent(type="response.completed", response=response, sequence_number=n),
             ]
         if response.status == "failed":
-            return [*out, ResponseFailedEvent(type="response.failed", response=response, sequence_number=n)]
+            return [ResponseFailedEvent(type="response.failed", response=response, sequence_number=n)]
         # cancelled: the Responses stream has no event of its own for it
         return [
-            *out,
             ResponseIncompleteEvent(type="response.incomplete", response=response, sequence_number=n),
         ]
 
-    def snapshot(self, row: RunRow) -> Response:
+    def snapshot(self, row: RunRow, files: Sequence[FileCitation] = ()) -> Response:
         """The Response as it stands: the items so far (all of them once the run ended)."""
         if row.status not in ACTIVE_STATUSES and not self._ended:
-            self.finish(row)
+            self.finish(row, files)
         usage = self.usage if row.prompt_tokens is None else None
         return render_response(row, list(self.items), usage=usage)
 
-    # ---- items ----------------------------------------------------------------------
+    def _annotate(self, files: Sequence[FileCitation]) -> None:
+        if not files or self.answer_id is None:
+            return
+        for i, item in enumerate(self.items):
+            if item.type == "message" and item.id == self.answer_id:
+                text = item.content[0]
+                if text.type == "output_text":
+                    annotated = text.model_copy(update={"annotations": list(files)})
+                    self.items[i] = item.model_copy(update={"content": [annotated]})
 
-    def _flush(self) -> list[ResponseStreamEvent]:
-        if self._held is None:
-            return []
-        held, self._held = self._held, None
-        return self._reasoning(*held)
+    # ---- items ----------------------------------------------------------------------
 
     def _add(self, item: ResponseOutputItem, opened: ResponseOutputItem, body: Iterator[Any]) -> list[Any]:
         index = len(self.items)
@@ -256,7 +262,7 @@ class ResponseWriter:
         return out
 
     def _reasoning(self, seq: int, message: Message) -> list[ResponseStreamEvent]:
-        item_id = message_item_id(self.run.id, seq)
+        item_id = f"rs_{_suffix(self.run.id)}_{seq}"
         text = message.text
         item = ResponseReasoningItem(
             id=item_id,
@@ -355,6 +361,7 @@ class ResponseWriter:
         return self._add(item, item, iter(()))
 
     def _answer(self, item_id: str, result: RunResult) -> list[ResponseStreamEvent]:
+        self.answer_id = item_id
         text = result.final_text
         extra = {"agent": result.final_source, "stop_reason": result.stop_reason}
         item = ResponseOutputMessage(

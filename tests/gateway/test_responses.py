@@ -21,7 +21,7 @@ from ._travel import AGENTS, FINAL, PER_CALL, GatedScript, reply_for
 from .conftest import serve
 
 TASK = "Plan a 3 day trip to Nepal."
-INNER = AGENTS[:-1]  # planner, local guide, language: their turns are reasoning items
+TURNS = [("reasoning", a) for a in AGENTS]  # each agent's turn, the summary agent's too
 
 
 def sdk(url: str, key: str = "unused", **headers: str) -> openai.OpenAI:
@@ -82,7 +82,7 @@ def test_a_response_has_each_agents_turn_then_the_answer_and_the_usage_of_every_
     response = client.responses.create(model="travel_planning", input=TASK)
     assert response.status == "completed"
     assert response.id.startswith("resp_") and response.model == "travel_planning"
-    assert agents_of(response) == [*(("reasoning", a) for a in INNER), ("message", "travel_summary_agent")]
+    assert agents_of(response) == [*TURNS, ("message", "travel_summary_agent")]
     assert response.output_text == FINAL  # the answer alone, without TERMINATE
     planner = response.output[0]
     assert planner.type == "reasoning" and planner.content is not None
@@ -102,7 +102,9 @@ def test_tool_calls_and_results_are_function_call_items(tmp_path: Path) -> None:
         config = GatewayConfig(db_path=tmp_path / "db.sqlite3", base_url=model.base_url, model=model.model)
         with serve(create_app(config)) as url, sdk(url) as client:
             response = client.responses.create(model="time_assistant", input="What time is it in Seoul?")
-    call, result, answer = response.output
+    call, result, turn, answer = response.output
+    assert turn.type == "reasoning" and turn.content is not None
+    assert turn.content[0].text == "It is noon in Seoul. TERMINATE"  # the turn as said
     assert call.type == "function_call" and call.name == "get_current_time"
     assert json.loads(call.arguments) == {"timezone": "Asia/Seoul"}
     assert result.type == "function_call_output" and result.call_id == call.call_id
@@ -145,7 +147,7 @@ def test_the_stream_sends_the_responses_event_sequence(client: openai.OpenAI) ->
     assert kinds == [
         "response.created",
         "response.in_progress",
-        *inner * 3,
+        *inner * 4,
         "response.output_item.added",
         "response.content_part.added",
         *["response.output_text.delta"] * deltas,
@@ -155,7 +157,7 @@ def test_the_stream_sends_the_responses_event_sequence(client: openai.OpenAI) ->
         "response.completed",
     ]
     added = [e.item for e in events if e.type == "response.output_item.added"]
-    assert [(i.model_extra or {}).get("agent") for i in added] == AGENTS
+    assert [(i.model_extra or {}).get("agent") for i in added] == [*AGENTS, "travel_summary_agent"]
     answer = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert answer == FINAL
     completed = events[-1]
@@ -229,9 +231,7 @@ def test_background_returns_queued_then_polls_to_completion(gated: tuple[GatedSc
         assert script.reached.wait(30)  # running while nobody holds a connection
         running = client.responses.retrieve(response.id)
         assert running.status == "in_progress"
-        assert (
-            agents_of(running) == []
-        )  # the planner's turn is held until the next event shows it is not the answer
+        assert agents_of(running) == [("reasoning", "planner_agent")]  # each turn as soon as it is said
         script.release.set()
         done = until(
             lambda: (r := client.responses.retrieve(response.id)).status == "completed" and r, 30, "completed"
