@@ -1,5 +1,6 @@
-"""`python -m bench gateway`: N concurrent chat-completion runs of travel_planning through the
-gateway against a scripted model that waits 200 ms per call, in one run for each layout:
+"""`python -m bench gateway`: N concurrent runs of travel_planning through the gateway, as chat
+completions and as Responses side by side (`--kind`), against a scripted model that waits
+200 ms per call, in one run for each layout:
 one process; one process with `--workers 2` (its own team-worker pool); `--processes 2`
 over one SQLite file; `--processes 2` over one PostgreSQL (a throwaway cluster from
 Debian's binaries, as the tests start it).
@@ -82,11 +83,15 @@ def start_gateway(
         time.sleep(0.05)
 
 
-KIND = "chat"  # or "thread": streamed thread runs (POST /v1/threads/runs, stream: true), via the queue
+# "chat": POST /v1/chat/completions; "responses": POST /v1/responses (a run of the database's
+# queue, answered when it ends); "thread": streamed thread runs (POST /v1/threads/runs, stream: true)
+KINDS = ("chat", "responses", "thread")
+ROUTES = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "thread": "streamed thread runs"}
 
 
-async def run_batch(url: str, n: int) -> float:
+async def run_batch(url: str, n: int, kind: str = "chat") -> float:
     body = json.dumps({"model": SCENARIO, "messages": [{"role": "user", "content": TASK}]})
+    response_body = json.dumps({"model": SCENARIO, "input": TASK})
     thread_body = json.dumps(
         {
             "assistant_id": SCENARIO,
@@ -99,7 +104,15 @@ async def run_batch(url: str, n: int) -> float:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
 
         async def one() -> None:
-            if KIND == "thread":
+            if kind == "responses":
+                async with session.post(
+                    f"{url}/v1/responses", data=response_body, headers=headers
+                ) as response:
+                    done = await response.json()
+                assert response.status == 200 and done["status"] == "completed", done
+                assert done["output"][-1]["content"][0]["text"], done
+                return
+            if kind == "thread":
                 async with session.post(
                     f"{url}/v1/threads/runs", data=thread_body, headers=headers
                 ) as response:
@@ -116,7 +129,14 @@ async def run_batch(url: str, n: int) -> float:
 
 
 def measure(
-    url: str, pid: int, model: ScriptedModelServer, n: int, repeat: int, latency: float, db_pid: int | None
+    url: str,
+    pid: int,
+    model: ScriptedModelServer,
+    n: int,
+    repeat: int,
+    latency: float,
+    db_pid: int | None,
+    kind: str = "chat",
 ) -> dict[str, Any]:
     walls: list[float] = []
     cpus: list[float] = []
@@ -127,7 +147,7 @@ def measure(
         calls_before = len(model.requests)
         cpu_before, own_before = cpu_seconds(pid), time.process_time()
         db_before = cpu_seconds(db_pid) if db_pid is not None else 0.0
-        walls.append(asyncio.run(run_batch(url, n)))
+        walls.append(asyncio.run(run_batch(url, n, kind)))
         cpus.append(cpu_seconds(pid) - cpu_before)
         db_cpus.append((cpu_seconds(db_pid) if db_pid is not None else 0.0) - db_before)
         own.append(time.process_time() - own_before)
@@ -218,9 +238,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--kind",
-        choices=["chat", "thread"],
-        default="chat",
-        help="chat completions, or streamed thread runs through the database's run queue",
+        default="chat,responses",
+        help="routes to compare side by side, of chat (chat completions), responses (the Responses"
+        " API) and thread (streamed thread runs); default chat,responses",
     )
     parser.add_argument("--repeat", type=int, default=3, help="batches per N; the median is reported")
     parser.add_argument("--latency", type=float, default=0.2, help="scripted model latency per call, s")
@@ -232,8 +252,9 @@ def main(argv: list[str]) -> int:
         help="serve this scenario directory first (e.g. a travel_planning variant)",
     )
     args = parser.parse_args(argv)
-    global KIND
-    KIND = args.kind
+    kinds = args.kind.split(",")
+    if unknown := [k for k in kinds if k not in KINDS]:
+        parser.error(f"--kind {','.join(unknown)}: choose from {', '.join(KINDS)}")
     sizes = [int(x) for x in args.n.split(",")]
     rows: list[list[Any]] = []
     results: list[dict[str, Any]] = []
@@ -245,15 +266,17 @@ def main(argv: list[str]) -> int:
                 proc, url = start_gateway(model, db, Path(tmp) / f"gateway-{label}.log", extra)
                 try:
                     asyncio.run(run_batch(url, 4))  # warm-up: opens the scenario (not measured)
-                    for n in sizes:
+                    for n, kind in ((n, kind) for n in sizes for kind in kinds):
                         result = {
                             "layout": label,
-                            **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid),
+                            "kind": kind,
+                            **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid, kind),
                         }
                         results.append(result)
                         rows.append(
                             [
                                 label,
+                                ROUTES[kind],
                                 n,
                                 result["model_calls_per_run"],
                                 result["wall_s"],
@@ -268,11 +291,10 @@ def main(argv: list[str]) -> int:
                     proc.terminate()
                     proc.wait(30)
     print_table(
-        f"gateway: {SCENARIO} via {'/v1/chat/completions' if KIND == 'chat' else 'streamed thread runs'},"
-        f" scripted model {args.latency * 1000:.0f} ms/call, "
-        f"median of {args.repeat}",
+        f"gateway: {SCENARIO}, scripted model {args.latency * 1000:.0f} ms/call, median of {args.repeat}",
         [
             "layout",
+            "route",
             "N",
             "calls/run",
             "wall s",
@@ -286,10 +308,10 @@ def main(argv: list[str]) -> int:
     )
     floor = statistics.median(asyncio.run(autogen_alone_ms()) for _ in range(3))
     path = write_json(
-        "gateway" if KIND == "chat" else "gateway-threads",
+        "gateway" if kinds != ["thread"] else "gateway-threads",
         {
             "scenario": SCENARIO,
-            "kind": KIND,
+            "kinds": kinds,
             "latency_s": args.latency,
             "cpus": os.cpu_count(),
             "results": results,
@@ -297,11 +319,21 @@ def main(argv: list[str]) -> int:
         },
     )
     print(f"AutoGen alone (same team, in-memory model, no HTTP): {floor:.1f} ms CPU per run")
-    one = {r["n"]: r["runs_per_s"] for r in results if r["layout"] == "1"}
+    one = {(r["n"], r["kind"]): r["runs_per_s"] for r in results if r["layout"] == "1"}
     for r in results:
-        if r["layout"] != "1" and r["n"] in one:
+        if r["layout"] != "1" and (r["n"], r["kind"]) in one:
             print(
-                f"{r['layout']}, N={r['n']}: {r['runs_per_s'] / one[r['n']]:.2f}x the runs/s of one process"
+                f"{r['layout']} {ROUTES[r['kind']]}, N={r['n']}:"
+                f" {r['runs_per_s'] / one[r['n'], r['kind']]:.2f}x the runs/s of one process"
+            )
+    chat = {(r["layout"], r["n"]): r for r in results if r["kind"] == "chat"}
+    for r in results:
+        if r["kind"] == "responses" and (r["layout"], r["n"]) in chat:
+            c = chat[r["layout"], r["n"]]
+            print(
+                f"{r['layout']}, N={r['n']}: Responses {r['runs_per_s'] / c['runs_per_s']:.2f}x the runs/s"
+                f" and {r['gateway_cpu_ms_per_run'] / c['gateway_cpu_ms_per_run']:.2f}x the gateway CPU/run"
+                " of Chat Completions"
             )
     print(f"wrote {path}")
     return 0

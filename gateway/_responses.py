@@ -17,12 +17,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response as HTTPResponse
 from fastapi.responses import StreamingResponse
-from openai.types.responses import ResponseStreamEvent
+from openai.types.responses import (
+    ResponseInputMessageItem,
+    ResponseInputText,
+    ResponseItemList,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseStreamEvent,
+)
 
 from teams import RunEvent
 
@@ -298,7 +305,8 @@ async def create_response(
             "background": background,
             "previous_response_id": body.previous_response_id,
             "conversation": body.conversation_id,
-            "input_seq": added[-1].seq,
+            "input_from": before,  # its input: the thread's messages after this seq,
+            "input_seq": added[-1].seq,  # up to this one
             "user": bool(user),
         },
     )
@@ -341,6 +349,53 @@ async def retrieve_response(
     for seq, event in await gw.store.events(row.id):
         writer.feed(seq, event)
     return _json(writer.snapshot(row, await _files(gw, row, writer)))
+
+
+@router.get("/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    gw: GatewayDep,
+    who: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    order: Annotated[Literal["asc", "desc"], Query()] = "desc",
+    after: str | None = None,
+    include: Annotated[list[str] | None, Query()] = None,
+) -> HTTPResponse:
+    row = await _response(gw, response_id, who)
+    request = row.request or {}
+    low, high = int(request.get("input_from", 0)), int(request.get("input_seq", 0))
+    rows = [m for m in await gw.store.list_messages(row.thread_id, order=order) if low < m.seq <= high]
+    if after is not None:
+        ids = [m.id for m in rows]
+        rows = rows[ids.index(after) + 1 :] if after in ids else rows
+    page = rows[:limit]
+    data: list[Any] = [
+        ResponseInputMessageItem(
+            id=m.id,
+            type="message",
+            role="user",
+            status="completed",
+            content=[ResponseInputText(type="input_text", text=m.content)],
+        )
+        if m.role == "user"
+        else ResponseOutputMessage(
+            id=m.id,
+            type="message",
+            role="assistant",
+            status="completed",
+            content=[ResponseOutputText(type="output_text", text=m.content, annotations=[])],
+        )
+        for m in page
+    ]
+    return _json(
+        ResponseItemList(
+            object="list",
+            data=data,
+            first_id=page[0].id if page else "",
+            last_id=page[-1].id if page else "",
+            has_more=len(rows) > limit,
+        )
+    )
 
 
 @router.post("/{response_id}/cancel")

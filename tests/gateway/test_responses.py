@@ -3,6 +3,7 @@ a real uvicorn with the real `scenarios` package and a scripted model server beh
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import pytest
 from openai.types.responses import Response, ResponseInputParam
 
 from gateway import GatewayConfig, create_app
+from gateway._db import connect
 from serving.testing import Reply, ScriptedModelServer
 
 from ._travel import AGENTS, FINAL, PER_CALL, GatedScript, reply_for
@@ -113,6 +115,24 @@ def test_tool_calls_and_results_are_function_call_items(tmp_path: Path) -> None:
     assert (call.model_extra or {})["agent"] == "time_assistant"
 
 
+def test_a_foreground_response_whose_client_gives_up_is_cancelled(
+    gated: tuple[GatedScript, str], tmp_path: Path
+) -> None:
+    script, url = gated
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{url}/v1/responses", json={"model": "travel_planning", "input": TASK}, timeout=3)
+    assert script.reached.is_set()
+
+    async def statuses() -> list[str]:
+        db = await connect(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+        try:
+            return [r["status"] for r in (await db.execute("SELECT status FROM runs")).rows]
+        finally:
+            await db.close()
+
+    until(lambda: asyncio.run(statuses()) == ["cancelled"], 10, "cancelled when the client went away")
+
+
 def test_input_messages_are_history_and_instructions_reach_the_team(
     client: openai.OpenAI, model: ScriptedModelServer
 ) -> None:
@@ -128,6 +148,12 @@ def test_input_messages_are_history_and_instructions_reach_the_team(
     first = seen_by(model, 0)
     assert first.index("Answer in English only.") < first.index("I like mountains.")
     assert first.index("Noted: mountains.") < first.index(TASK)
+    inputs = client.responses.input_items.list(response.id, order="asc")
+    assert [(i.type, getattr(i, "role", None)) for i in inputs.data] == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("message", "user"),
+    ]
 
 
 def test_the_stream_sends_the_responses_event_sequence(client: openai.OpenAI) -> None:
