@@ -67,8 +67,9 @@ class _ThreadRun:
             return
         if isinstance(event, RunResult):
             # which message is the answer, why it stopped, the usage; its messages, state and
-            # files are kept in their own places
-            event = dataclasses.replace(event, messages=(), state={}, files=())
+            # files' contents are kept in their own places
+            files = tuple(dataclasses.replace(f, data=b"") for f in event.files)
+            event = dataclasses.replace(event, messages=(), state={}, files=files)
         if isinstance(event, Message):
             if event.source == "user":
                 return

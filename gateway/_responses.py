@@ -52,6 +52,7 @@ GatewayDep = Annotated[Gateway, Depends(gateway)]
 CallerDep = Annotated[Caller, Depends(caller)]
 
 POLL_S = 0.1  # how often a reader reads a run that another replica executes
+WAIT_POLL_MAX_S = 0.8  # ... at most, when it only waits for the run's end
 CANCEL_WAIT_S = 5.0  # how long `cancel` waits for the run to stop before answering
 _background: set[asyncio.Task[Any]] = set()  # cancels sent after a client went away
 
@@ -130,7 +131,7 @@ async def _thread_for(gw: Gateway, body: ResponseCreate, who: Caller) -> ThreadR
 
 async def _files(gw: Gateway, row: RunRow, writer: ResponseWriter) -> list[FileCitation]:
     """The files the run's code wrote, as kept with its answer: citations on the answer's text."""
-    if gw.files is None or writer.answer_id is None or row.status != "completed":
+    if gw.files is None or not writer.has_files or writer.answer_id is None or row.status != "completed":
         return []
     found: list[FileCitation] = []
     for file_id, _ in (await gw.files.of_messages([writer.answer_id])).get(writer.answer_id, []):
@@ -232,18 +233,39 @@ async def _wait_disconnect(request: Request) -> None:
             return
 
 
+async def _ended(gw: Gateway, run_id: str) -> RunRow | None:
+    """The run's row once it has ended (None: deleted): read when its execution here ends, or,
+    while it waits in the queue or runs on another replica, after POLL_S, then less often (up
+    to every WAIT_POLL_MAX_S: a hundred waiting requests must not read the database 1000
+    times a second)."""
+    wait = POLL_S
+    with gw.queue.listen(run_id) as changed:
+        while True:
+            changed.clear()
+            execution = gw.queue.running.get(run_id)
+            if execution is not None:
+                await execution.done.wait()  # set once the run's row shows its end
+            row = await gw.store.get_run_by_id(run_id)
+            if row is None or row.status not in ACTIVE_STATUSES:
+                return row
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await changed.wait()  # this replica claimed it, or it changed here
+            wait = min(2 * wait, WAIT_POLL_MAX_S)
+
+
 async def _finished(gw: Gateway, run: RunRow, request: Request) -> HTTPResponse:
     """Wait for the run's end and answer with the whole Response; a client that goes away first
     cancels it."""
-    writer = ResponseWriter(run)
+    writer = ResponseWriter(run, emit=False)
 
     async def consume() -> RunRow:
-        last = run
-        async for row, events in _follow(gw, run.id):
-            for seq, event in events:
-                writer.feed(seq, event)
-            last = row
-        return last
+        row = await _ended(gw, run.id)
+        if row is None:
+            raise GatewayError(404, f"Response with id '{run.id}' was deleted.", "response_not_found")
+        for seq, event in await gw.store.events(run.id):
+            writer.feed(seq, event)
+        return row
 
     work = asyncio.ensure_future(consume())
     watch = asyncio.ensure_future(_wait_disconnect(request))
@@ -345,7 +367,7 @@ async def retrieve_response(
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    writer = ResponseWriter(row)
+    writer = ResponseWriter(row, emit=False)
     for seq, event in await gw.store.events(row.id):
         writer.feed(seq, event)
     return _json(writer.snapshot(row, await _files(gw, row, writer)))
@@ -405,13 +427,12 @@ async def cancel_response(response_id: str, gw: GatewayDep, who: CallerDep) -> H
         raise GatewayError(
             400, f"Cannot cancel a response with status '{row.status}'.", "response_not_active"
         )
-    writer = ResponseWriter(row)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(CANCEL_WAIT_S):
-            async for current, events in _follow(gw, row.id):
-                for seq, event in events:
-                    writer.feed(seq, event)
-                row = current
+            row = await _ended(gw, row.id) or row
+    writer = ResponseWriter(row, emit=False)
+    for seq, event in await gw.store.events(row.id):
+        writer.feed(seq, event)
     return _json(writer.snapshot(row))
 
 

@@ -154,6 +154,8 @@ class ResponseWriter:
     _said: dict[str, int] = field(default_factory=dict)  # agent -> the seq of its newest message
     _ended: bool = False
     answer_id: str | None = None  # the id of the answer's message item, once it is written
+    has_files: bool = False  # the team's code wrote files (kept with the answer)
+    emit: bool = True  # False: only the items (a whole Response), no stream events
 
     @property
     def _as_created(self) -> RunRow:
@@ -247,6 +249,8 @@ class ResponseWriter:
     def _add(self, item: ResponseOutputItem, opened: ResponseOutputItem, body: Iterator[Any]) -> list[Any]:
         index = len(self.items)
         self.items.append(item)
+        if not self.emit:
+            return []
         out: list[Any] = [
             ResponseOutputItemAddedEvent(
                 type="response.output_item.added", item=opened, output_index=index, sequence_number=self._n()
@@ -362,6 +366,7 @@ class ResponseWriter:
 
     def _answer(self, item_id: str, result: RunResult) -> list[ResponseStreamEvent]:
         self.answer_id = item_id
+        self.has_files = bool(result.files)
         text = result.final_text
         extra = {"agent": result.final_source, "stop_reason": result.stop_reason}
         item = ResponseOutputMessage(
