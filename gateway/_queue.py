@@ -209,8 +209,9 @@ class RunQueue:
     async def _start(self, run: RunRow) -> None:
         thread = await self.store.get_thread(run.thread_id)
         found = None
+        messages = await self.store.list_messages(run.thread_id) if thread is not None else []
         if thread is not None:
-            pending = [m for m in await self.store.list_messages(run.thread_id) if m.seq > thread.state_seq]
+            pending = [m for m in messages if m.seq > thread.state_seq]
             found = task_and_history([(m.role, m.content, m.agent) for m in pending])
         if thread is None or found is None:
             await self.store.finish_run(
@@ -221,7 +222,6 @@ class RunQueue:
         instructions = (run.request or {}).get("instructions")
         if instructions:  # a response's: the team reads them first, as a user turn
             history = [Turn("user", instructions), *history]
-        messages = await self.store.list_messages(run.thread_id)
         inputs = await self.files.inputs(run.key_id, (m.id for m in messages)) if self.files else []
         observer = _ThreadRun(self.store, self, run, files=self.files)
         execution = await self.start_run(

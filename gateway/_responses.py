@@ -309,8 +309,8 @@ async def create_response(
     if user and not request.headers.get("x-user-id"):
         who = Caller(who.key_id, user[:128])
     thread = await _thread_for(gw, body, who)
-    before = await gw.store.last_seq(thread.id)
     added = await add_items(gw, thread.id, turns)
+    before = added[0].seq - 1  # the thread's messages after this one are the response's input
     instructions = "\n\n".join([*([body.instructions] if body.instructions else []), *system]) or None
     background = bool(body.background)
     row = await gw.store.create_run(
