@@ -1,6 +1,7 @@
 """How the shipped scenarios behave on the embedded local model, over repeated runs.
 
-`python -m bench quality [--time-runs 20] [--travel-runs 5] [--variants ...] [--selector-runs 10]`
+`python -m bench quality [--time-runs 20] [--travel-runs 5] [--variants ...] [--selector-runs 10]
+[--code-runs 5]`
 
 - time_assistant: the answer must state the time the MCP tool returned.
 - travel_planning: each plan is scored (days covered, lines that appear more than once,
@@ -9,6 +10,8 @@
 - travel_selector: the speaker order, whether every pick of the model was a valid name on
   its first attempt, how it ended, seconds; `--selector-modes` compares the constrained
   pick (teams/_selector.py) with AutoGen's free-text parsing.
+- data_analyst: the seed's "Create a visualization of a sinewave"; the model writes the code
+  itself, the sandbox runs it; a run succeeds when a PNG that decodes comes back.
 
 Prints a table per scenario and writes bench/results/quality.json.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import io
 import json
 import logging
 import re
@@ -217,6 +221,45 @@ async def selector_run(
     }
 
 
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        from PIL import Image
+    except ImportError:  # the PNG header then: width and height are its IHDR's first fields
+        ok = data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+        return (int.from_bytes(data[16:20]), int.from_bytes(data[20:24])) if ok else None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return (image.width, image.height) if image.format == "PNG" else None
+    except OSError:
+        return None
+
+
+async def code_run(base_url: str, model: str, team_timeout: float | None = None) -> dict[str, Any]:
+    scenario = load_scenario("data_analyst", base_url=base_url, model=model)
+    _with_timeout(scenario, team_timeout)
+    outcomes: list[ToolResult] = []
+    result: RunResult | None = None
+    async with scenario:
+        async for item in scenario.run_stream("Create a visualization of a sinewave", stream_tokens=False):
+            if isinstance(item, ToolResult):
+                outcomes.append(item)
+            elif isinstance(item, RunResult):
+                result = item
+    assert result is not None
+    sizes = [_png_size(f.data) for f in result.files if f.media_type == "image/png"]
+    png = next((size for size in sizes if size is not None and min(size) > 0), None)
+    return {
+        "seconds": result.elapsed_s,
+        "code_runs": len(outcomes),
+        "code_errors": sum(o.is_error or "Traceback" in o.content for o in outcomes),
+        "files": [f.name for f in result.files],
+        "png": list(png) if png else None,
+        "ok": png is not None,
+        "stop_reason": result.stop_reason,
+        "answer": result.final_text[:200],
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with open_endpoint(args.base_url, "auto") as endpoint:
         url, model = endpoint.base_url, endpoint.model
@@ -228,17 +271,33 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         travels: dict[str, list[dict[str, Any]]] = {v: [] for v in args.variants}
         selectors: dict[str, list[dict[str, Any]]] = {m: [] for m in args.selector_modes}
         failures: list[dict[str, str]] = []
+        codes: list[dict[str, Any]] = []
         data = {
             "model": model,
             "time_assistant": times,
             "travel_planning": travels,
             "travel_selector": selectors,
+            "data_analyst": codes,
             "failed_runs": failures,
         }
         # interleaved: each round runs the selector modes and the sampling variants, so background
         # load falls on all alike and a run cut short still compares them
-        rounds = max(args.travel_runs, args.selector_runs)
+        rounds = max(args.travel_runs, args.selector_runs, args.code_runs)
         for i in range(rounds):
+            if i < args.code_runs:
+                try:
+                    c = await code_run(url, model, args.timeout)
+                except Exception as exc:
+                    print(f"  code {i + 1}: failed: {type(exc).__name__}: {exc}"[:300], flush=True)
+                    failures.append({"what": "code", "error": f"{type(exc).__name__}: {exc}"[:500]})
+                else:
+                    codes.append(c)
+                    print(
+                        f"  code {i + 1}/{args.code_runs}: {c['seconds']:.0f} s, {c['code_runs']} code runs "
+                        f"({c['code_errors']} failed), png={c['png']}",
+                        flush=True,
+                    )
+                write_json("quality", data)
             for mode in args.selector_modes if i < args.selector_runs else []:
                 try:
                     s = await selector_run(url, model, mode == "constrained", args.timeout)
@@ -299,6 +358,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--selector-modes", nargs="+", default=["constrained"], choices=["constrained", "autogen"]
     )
+    parser.add_argument("--code-runs", type=int, default=5, help="data_analyst sine-wave runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     data = asyncio.run(run(args))
@@ -398,6 +458,36 @@ def main(argv: list[str]) -> int:
                 "ended with plan",
                 "seconds",
             ],
+            rows,
+        )
+    codes = data["data_analyst"]
+    if codes:
+        rows = [
+            [
+                i + 1,
+                c["code_runs"],
+                c["code_errors"],
+                ", ".join(c["files"]),
+                "x".join(map(str, c["png"])) if c["png"] else "none",
+                c["stop_reason"],
+                c["seconds"],
+            ]
+            for i, c in enumerate(codes)
+        ]
+        rows.append(
+            [
+                "all",
+                sum(c["code_runs"] for c in codes),
+                sum(c["code_errors"] for c in codes),
+                "",
+                f"{sum(c['ok'] for c in codes)}/{len(codes)} with a PNG",
+                "",
+                f"median {statistics.median(c['seconds'] for c in codes):.1f}",
+            ]
+        )
+        print_table(
+            f"data_analyst on {data['model']}: the sine-wave request",
+            ["run", "code runs", "failed", "files", "PNG", "stopped because", "seconds"],
             rows,
         )
     for failure in data["failed_runs"]:

@@ -17,7 +17,7 @@ from teams import RunEvent, RunRequest, RunResult, Turn
 from ._auth import Caller
 from ._errors import GatewayError
 from ._execution import Execution
-from ._filestore import FileStore, files_chunk
+from ._filestore import FileStore, files_chunk, store_produced
 from ._schemas import ChatCompletionRequest, ModelOut, content_text
 from ._service import Gateway, caller, gateway, upstream_error
 from ._store import new_id
@@ -134,9 +134,13 @@ async def chat_completions(
         if outcome != "completed" or execution.finished is None:
             raise upstream_error(execution.error or RuntimeError(f"run {outcome}"))
         result = execution.finished
-        # `name` (the speaker) is an extra field: the SDK's models keep extras
+        # `name` (the speaker) and `files` (what the team's code wrote, stored as the caller's,
+        # as the streamed `files` event lists them) are extra fields: the SDK's models keep extras
+        extra: dict[str, Any] = {}
+        if result.files and gw.files is not None:
+            extra["files"] = await store_produced(gw.files, who.key_id, result.files)
         message = ChatCompletionMessage(
-            role="assistant", content=result.final_text, name=result.final_source or None
+            role="assistant", content=result.final_text, name=result.final_source or None, **extra
         )  # type: ignore[call-arg]
         completion = ChatCompletion(
             id=completion_id,

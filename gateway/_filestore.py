@@ -317,10 +317,10 @@ async def store_run_files(
         _log.warning("run %s: files not stored: %s", run.id, exc.message)
 
 
-async def files_chunk(
-    writer: ChunkWriter, store: FileStore, key_id: str, produced: Sequence[ProducedFile]
-) -> ChatCompletionChunk:
-    """A streamed chat run's files, stored as the caller's: one `files` event before the answer."""
+async def store_produced(
+    store: FileStore, key_id: str, produced: Sequence[ProducedFile]
+) -> list[dict[str, Any]]:
+    """A chat run's files, stored as the caller's, as the answer lists them (id, name, agent...)."""
     listed: list[dict[str, Any]] = []
     for f in produced:
         try:
@@ -340,6 +340,14 @@ async def files_chunk(
                 "execution": f.execution,
             }
         )
+    return listed
+
+
+async def files_chunk(
+    writer: ChunkWriter, store: FileStore, key_id: str, produced: Sequence[ProducedFile]
+) -> ChatCompletionChunk:
+    """A streamed chat run's files: one `files` event before the answer."""
+    listed = await store_produced(store, key_id, produced)
     return writer._chunk(ChoiceDelta(), agent=produced[0].agent, event={"type": "files", "files": listed})
 
 

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import IO, Any
 
 import anyio
@@ -142,14 +143,9 @@ class LiveSession:
         """False once the server is known gone, including a dead process the loop has not reaped."""
         if self._wake.is_set() or self.ended.is_set():
             return False
-        if self.pid is not None and hasattr(os, "waitid"):  # Linux; elsewhere the loop's reaping tells
-            try:
-                if os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                    self._lost("exited")
-                    return False
-            except ChildProcessError:  # already reaped: gone
-                self._lost("exited")
-                return False
+        if self.pid is not None and _process_gone(self.pid):
+            self._lost("exited")
+            return False
         return True
 
     def _lost(self, reason: str, undelivered: bool = False) -> None:
@@ -295,6 +291,31 @@ class LiveSession:
             self._ready.cancel()
         elif not self._ready.cancelled():
             self._ready.exception()  # retrieved, so asyncio does not log it at garbage collection
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether our child process has exited, or is exiting, without reaping it.
+
+    A SIGKILLed multi-threaded process shows its main thread as a zombie at once, but wait()
+    reports it only after every other thread has exited, which under load takes a while; its
+    stdin stays open meanwhile, so a request written then is swallowed. Linux's /proc shows
+    the zombie main thread; elsewhere waitid (WNOWAIT: the event loop still reaps it) tells.
+    """
+    if _HAS_PROC:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            return True  # reaped
+        return stat.rsplit(b")", 1)[-1].split()[0] in (b"Z", b"X")
+    if not hasattr(os, "waitid"):
+        return False  # the event loop's reaping tells
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+_HAS_PROC = os.path.exists("/proc/self/stat")
 
 
 async def _stop_process(process: anyio.abc.Process) -> None:

@@ -14,16 +14,21 @@ then dies at every restart). Or over streamable HTTP with ``--http PORT`` (url `
 Tools: ``echo(text)`` answers at once; ``sleep(seconds)`` answers after a while (a call in
 flight to kill the server under); ``fail(message)`` raises, so the call returns a tool error;
 ``crash(status, kill)`` ends the server's process in the middle of the call (SIGKILL with
-``kill``).
+``kill``); ``vanish(linger)`` answers, then ends the main thread while the process lingers
+with its pipes open (Linux on x86_64 or aarch64).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import os
+import platform
 import signal
 import sys
+import threading
+import time
 
 from mcp.server.fastmcp import FastMCP
 
@@ -59,7 +64,32 @@ def build(port: int = 8000) -> FastMCP:
             os.kill(os.getpid(), signal.SIGKILL)
         os._exit(status)
 
+    @server.tool()
+    async def vanish(linger: float = 5.0) -> str:
+        """Answer, then end the main thread; the process lingers for `linger` seconds, then exits.
+
+        What a SIGKILLed multi-threaded server looks like while its other threads die: the
+        main thread is a zombie, wait() does not report the process yet, stdin is still open.
+        """
+        exit_thread = _SYS_EXIT.get(platform.machine())
+        if exit_thread is None:
+            raise RuntimeError(f"vanish needs Linux on x86_64 or aarch64, not {platform.machine()}")
+
+        def linger_then_exit() -> None:
+            time.sleep(linger)
+            os._exit(9)
+
+        threading.Thread(target=linger_then_exit, daemon=True).start()
+        sys.stderr.write(f"testing server: vanishing, lingering {linger:g} s\n")
+        sys.stderr.flush()
+        asyncio.get_running_loop().call_later(0.2, ctypes.CDLL(None).syscall, exit_thread, 0)
+        return "vanishing"
+
     return server
+
+
+_SYS_EXIT = {"x86_64": 60, "aarch64": 93}
+"""The exit syscall's number (ends the calling thread only, unlike exit_group)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from agentteams._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from serving._capabilities import CAPABILITIES, Capability
     from serving._endpoint import (
         Endpoint,
         entry_capabilities,
@@ -22,13 +23,12 @@ if TYPE_CHECKING:
     from serving._engine import detect_engine
     from serving._errors import EndpointError
     from serving._profiles import ModelInfoLookup, model_info_for
-    from serving._wire import CAPABILITIES, Capability
 
 # name -> module: imported on first use, so that `python -m serving status` (and the other
 # quick commands) need none of the heavy libraries the builders use
 _EXPORTS = {
-    "CAPABILITIES": "serving._wire",
-    "Capability": "serving._wire",
+    "CAPABILITIES": "serving._capabilities",
+    "Capability": "serving._capabilities",
     "detect_engine": "serving._engine",
     "Endpoint": "serving._endpoint",
     "entry_capabilities": "serving._endpoint",

@@ -12,9 +12,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-import httpx
-from rich.console import Console
-
 from serving._embedded import (
     DEFAULT_CTX,
     DEFAULT_PARALLEL,
@@ -23,21 +20,45 @@ from serving._embedded import (
     check_port_free,
     stop_pid,
 )
-from serving._endpoint import open_endpoint
 from serving._errors import EndpointError
 from serving._models import PACKAGED_MODELS, ModelChoice, prepare_model_file
 from serving._state import ServerState, clear_state, read_state, state_dir, uptime, write_state
-from serving._vllm import check_launchable
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from serving._check import CheckReport
 
-# `status`, `down` and `--help` import neither openai nor AutoGen: `check` imports openai when
-# run, `up` the front (serving._bundle) when it starts one
+# `status`, `down` and `--help` import neither openai, AutoGen, httpx nor a pydantic model
+# beyond the state file's: `check` imports openai when run, `up` the front (serving._bundle)
+# and the vLLM profiles when it starts one
 
-# no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
-out = Console(highlight=False, markup=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+class _Lines:
+    """Plain lines to stdout or stderr (looked up at each call, so tests can capture them).
+
+    Not rich's Console: its import is a third of `serving status`'s start; rich is imported
+    only for the progress bar and the check table.
+    """
+
+    def __init__(self, stderr: bool = False) -> None:
+        self.stderr = stderr
+
+    def print(self, line: object = "") -> None:
+        stream = sys.stderr if self.stderr else sys.stdout
+        stream.write(f"{line}\n")
+        stream.flush()
+
+
+out = _Lines()
+err = _Lines(stderr=True)
+
+
+def _rich_console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    # no markup: messages carry brackets (`pip install -e ".[vllm]"`) and JSON
+    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,7 +111,7 @@ def _assemble_with_progress(name: str | None) -> ModelChoice:
         BarColumn(),
         DownloadColumn(),
         TimeRemainingColumn(),
-        console=err,
+        console=_rich_console(stderr=True),
         transient=True,
     ) as bar:
         tasks: dict[str, int] = {}
@@ -219,6 +240,8 @@ def _up_vllm(args: argparse.Namespace) -> int:
     _refuse_if_running()
     for backend in plan.backends:
         assert backend.command is not None
+        from serving._vllm import check_launchable
+
         backend.command = check_launchable(backend.command)
     directory.mkdir(parents=True, exist_ok=True)
     models = ", ".join(b.model for b in plan.backends)
@@ -242,11 +265,23 @@ def _up_vllm(args: argparse.Namespace) -> int:
 
 
 def _backends(url: str) -> dict[str, dict[str, object]]:
+    # http.client, not httpx: importing httpx (which imports click and rich's console for its
+    # own CLI) doubled the start time of `serving status`
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.removesuffix("/v1") + "/health")
+    connection = (http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)(
+        parts.hostname or "127.0.0.1", parts.port, timeout=5.0
+    )
     try:
-        resp = httpx.get(url.removesuffix("/v1") + "/health", timeout=5.0, trust_env=False)
-        return dict(resp.json().get("backends", {}))
-    except (httpx.HTTPError, ValueError, AttributeError):
+        connection.request("GET", parts.path)
+        return dict(json.loads(connection.getresponse().read()).get("backends", {}))
+    except (OSError, http.client.HTTPException, ValueError, AttributeError):
         return {}
+    finally:
+        connection.close()
 
 
 def _status() -> int:
@@ -298,11 +333,12 @@ def print_report(report: CheckReport) -> None:
     for r in report.results:
         mark = Text("ok", "green") if r.ok else (Text("FAIL", "red") if r.required else Text("no", "yellow"))
         table.add_row(r.name, mark, f"{r.seconds:.1f}", r.detail)
-    out.print(table)
+    _rich_console().print(table)
 
 
 async def _check(args: argparse.Namespace) -> int:
     from serving._check import run_check
+    from serving._endpoint import open_endpoint
 
     async with open_endpoint(args.base_url, args.model, args.api_key) as ep:
         if ep.started_server:

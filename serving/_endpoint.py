@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from serving._capabilities import CAPABILITIES, Capability
 from serving._errors import EndpointError
-from serving._wire import CAPABILITIES, Capability
 
 if TYPE_CHECKING:
     from serving._auto import ServerHandle

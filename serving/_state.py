@@ -12,17 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-
-class _StateModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    url: str
-    pid: int
-    model: str
-    engine: str
-    started_at: float
-    log: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +22,31 @@ class ServerState:
     engine: str  # "embedded" | "vllm"
     started_at: float
     log: str | None = None
+
+
+def _parse_state(text: str) -> ServerState:
+    """The file as `write_state` wrote it; ValueError for anything else.
+
+    Checked by hand, not by a pydantic model: building one doubled `serving status`'s start.
+    """
+    raw = json.loads(text)
+    if not isinstance(raw, dict) or set(raw) - _FIELDS.keys() or _REQUIRED - set(raw):
+        raise ValueError("not a server state file")
+    for key, value in raw.items():
+        if not isinstance(value, _FIELDS[key]) or isinstance(value, bool):
+            raise ValueError(f"{key}: {value!r}")
+    return ServerState(**{**raw, "started_at": float(raw["started_at"])})
+
+
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "pid": int,
+    "model": str,
+    "engine": str,
+    "started_at": (int, float),
+    "log": (str, type(None)),
+}
+_REQUIRED = {"url", "pid", "model", "engine", "started_at"}
 
 
 def state_dir() -> Path:
@@ -77,16 +91,16 @@ def read_state(path: Path | None = None) -> ServerState | None:
     """The recorded server if its process is alive; a stale or unreadable file is removed."""
     path = path or state_file()
     try:
-        raw = _StateModel.model_validate_json(path.read_text())
+        state = _parse_state(path.read_text())
     except FileNotFoundError:
         return None
-    except (OSError, ValidationError, ValueError):
+    except (OSError, ValueError):
         path.unlink(missing_ok=True)
         return None
-    if not pid_alive(raw.pid):
+    if not pid_alive(state.pid):
         path.unlink(missing_ok=True)
         return None
-    return ServerState(**raw.model_dump())
+    return state
 
 
 def clear_state(pid: int | None = None, path: Path | None = None) -> None:
@@ -94,9 +108,9 @@ def clear_state(pid: int | None = None, path: Path | None = None) -> None:
     path = path or state_file()
     if pid is not None:
         try:
-            if _StateModel.model_validate_json(path.read_text()).pid != pid:
+            if _parse_state(path.read_text()).pid != pid:
                 return
-        except (OSError, ValidationError, ValueError):
+        except (OSError, ValueError):
             pass
     path.unlink(missing_ok=True)
 

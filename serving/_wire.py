@@ -11,9 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from agentteams import AgentTeamsError
+from serving._capabilities import CAPABILITIES, Capability
 
-Capability = Literal["chat", "embedding", "rerank", "score"]
-CAPABILITIES: tuple[Capability, ...] = ("chat", "embedding", "rerank", "score")
+__all__ = ["CAPABILITIES", "Capability"]  # re-exported: the front's wire names them
 # OpenAI's own limit for one embeddings request
 MAX_INPUTS = 2048
 

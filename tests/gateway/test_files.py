@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 from openai.types.beta.threads import ImageFileContentBlock, TextContentBlock
+from openai.types.chat import ChatCompletionMessageParam
 from PIL import Image
 
 from gateway import GatewayConfig, create_app
@@ -38,6 +39,8 @@ plt.savefig("sinewave.png")
 open("sine.csv", "w").write("x,y\\n0,0\\n")
 print("saved sinewave.png")
 """
+# the same plot with no attached file to read: what a chat completion (no attachments) runs
+SINE_ALONE = "\n".join(line for line in SINE.splitlines() if "rows" not in line) + "\n"
 ANSWER = "Here is the visualization of a sine wave, saved as sinewave.png."
 CODE_ANSWER = "Certainly, here is the code I used."
 
@@ -49,7 +52,8 @@ def _script(body: dict[str, Any]) -> Reply:
         return Reply.text(CODE_ANSWER + " TERMINATE")
     if messages[-1]["role"] == "tool":
         return Reply.text(ANSWER + " TERMINATE")
-    return Reply.tool_call("python", {"code": SINE})
+    alone = "from scratch" in str(last_user["content"])
+    return Reply.tool_call("python", {"code": SINE_ALONE if alone else SINE})
 
 
 @pytest.fixture
@@ -131,6 +135,39 @@ def test_the_seed_sine_wave_conversation_through_the_sdk(
     listed = {f.id for f in client.files.list()}
     assert {uploaded.id, image_file_id, csv.file_id} <= listed
     assert {f.id for f in client.files.list(purpose="assistants")} == {uploaded.id}
+    client.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_chat_completion_hands_back_the_files_its_code_wrote(
+    url: str, stream: bool, tmp_path: Path
+) -> None:
+    client = _client(url, "sk-alice")
+    ask: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": "Create a visualization of a sinewave from scratch"}
+    ]
+    if stream:
+        chunks = list(client.chat.completions.create(model="data_analyst", messages=ask, stream=True))
+        events = [getattr(c, "event", None) for c in chunks]
+        [listed] = [e["files"] for e in events if e and e.get("type") == "files"]
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        completion = client.chat.completions.create(model="data_analyst", messages=ask)
+        listed = getattr(completion.choices[0].message, "files", None)
+        text = completion.choices[0].message.content or ""
+    assert text.startswith(ANSWER)
+    assert [(f["filename"], f["agent"]) for f in listed] == [
+        ("sine.csv", "data_analyst"),
+        ("sinewave.png", "data_analyst"),
+    ]
+    png = next(f for f in listed if f["filename"] == "sinewave.png")
+    client.files.content(png["id"]).write_to_file(tmp_path / "got.png")
+    with Image.open(tmp_path / "got.png") as image:
+        assert image.format == "PNG" and image.width > 0
+    assert png["bytes"] == (tmp_path / "got.png").stat().st_size
+    assert client.files.retrieve(png["id"]).purpose == "assistants_output"
+    with pytest.raises(openai.NotFoundError):  # stored as the caller's, not anyone's
+        _client(url, "sk-bob").files.retrieve(png["id"])
     client.close()
 
 

@@ -8,6 +8,13 @@ it, its task group was cancelled, and with it the session's "Connection closed" 
 pending requests, so the call waited out the 30 s read timeout. Run alone, the write usually
 won the race and the end of stdout took the clean path. The pool now owns the stdio
 transport and checks the process before each call (`mcp_servers/_session.py`).
+
+Its second form (the call after the kill answered "killed during the call" instead of being
+sent to a restarted server): the check asked wait() only, and a SIGKILLed multi-threaded
+process is reported to wait() only once all its threads are gone, while /proc already shows
+its main thread as a zombie (the state this file's `_wait_dead` waits for). Under load the
+request fell into that window and was swallowed. The check now reads /proc too; the
+`vanish` tool of `mcp_servers.testing` holds the window open so the test is deterministic.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -108,6 +116,31 @@ async def test_a_crashed_server_is_restarted_on_next_use() -> None:
     finally:
         await pool.close()
     assert _time_servers() == []
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.machine() not in ("x86_64", "aarch64"),
+    reason="the vanish tool ends one thread with Linux's exit syscall",
+)
+async def test_a_call_while_the_server_is_dying_restarts_it_and_succeeds() -> None:
+    # the window the old test hit once in a full suite: a SIGKILLed server's main thread is a
+    # zombie at once, but wait() reports the process only after its other threads have gone;
+    # vanish holds that window open for 30 s, so a request written into it would be swallowed
+    pool = McpSessionPool({"t": TESTING})
+    await pool.start()
+    try:
+        [pid] = _children(b"mcp_servers.testing")
+        assert (await pool["t"].call_tool("vanish", {"linger": 30})).to_text() == "vanishing"
+        _wait_dead(pid)
+        assert os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None  # noqa: ASYNC222 (WNOHANG: asks, never waits)
+        started = time.monotonic()
+        result = await pool["t"].call_tool("echo", {"text": "after"})
+        assert (result.is_error, result.to_text()) == (False, "after")
+        assert time.monotonic() - started < 15  # restarted at once, not after the 30 s linger
+        assert pool["t"].restarts == 1
+    finally:
+        await pool.close()
+    assert _children(b"mcp_servers.testing") == []
 
 
 async def test_a_server_killed_while_idle_is_restarted_at_once() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,33 @@ def test_garbage_is_removed(tmp_path: Path) -> None:
     path.write_text("{not json")
     assert read_state(path) is None
     assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"pid": "123"},  # a string pid
+        {"pid": True},  # a bool is an int to Python, not a pid
+        {"started_at": "yesterday"},
+        {"extra": 1},  # written by something else
+        {"url": None},
+    ],
+)
+def test_a_state_file_of_the_wrong_shape_is_removed(tmp_path: Path, change: dict[str, object]) -> None:
+    path = tmp_path / "server.json"
+    write_state(_state(os.getpid()), path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    assert read_state(path) is None
+    assert not path.exists()
+
+
+def test_a_state_file_without_a_log_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "server.json"
+    write_state(_state(os.getpid()), path)
+    raw = json.loads(path.read_text())
+    del raw["log"]
+    path.write_text(json.dumps({**raw, "started_at": 5}))
+    assert read_state(path) == ServerState(raw["url"], os.getpid(), raw["model"], raw["engine"], 5.0)
 
 
 def test_clear_only_own_pid(tmp_path: Path) -> None:
