@@ -196,12 +196,14 @@ class Sandbox:
             args += ["--ro-bind-try", file, file]
         for directory in _SYSTEM_DIRS_TRY:
             args += ["--ro-bind-try", directory, directory]
+        # the private /tmp first: an interpreter installed under /tmp is then bound over it
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         # bwrap makes missing mount points 0700 when run as root; the code runs as nobody
         for directory in _ancestors([*_prefixes(), "/sandbox/x", WORKDIR]):
-            args += ["--perms", "0755", "--dir", directory]
+            if directory != "/tmp":
+                args += ["--perms", "0755", "--dir", directory]
         for prefix in _prefixes():
             args += ["--ro-bind", prefix, prefix]
-        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
         args += [
             "--ro-bind",
             str(_LAUNCHER),

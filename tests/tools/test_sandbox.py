@@ -9,6 +9,8 @@ import asyncio
 import io
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -217,3 +219,29 @@ async def test_missing_package_is_reported() -> None:
 def test_sandbox_none_is_allowed_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     Sandbox(CodeSpec(sandbox="none")).check()
     assert "code.sandbox is none: model-written code runs unsandboxed" in caplog.text
+
+
+def test_an_interpreter_installed_under_tmp_runs_sandboxed_code(tmp_path: Path) -> None:
+    # the sandbox's /tmp is private; a venv under /tmp (a checkout there, CI's scratch space)
+    # used to be hidden by it: "bwrap: execvp /tmp/.../bin/python: No such file or directory"
+    assert str(tmp_path).startswith("/tmp/")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    [site] = list(venv.glob("lib/python*/site-packages"))
+    (site / "host.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages")) + f"\n{Path.cwd()}\n"
+    )
+    probe = (
+        "import asyncio, sys, tempfile\n"
+        "from pathlib import Path\n"
+        "from tools import CodeSpec, Sandbox\n"
+        "sandbox = Sandbox(CodeSpec())\n"
+        "work = Path(tempfile.mkdtemp())\n"
+        "sandbox.prepare(work)\n"
+        "done = asyncio.run(sandbox.run('import sys; print(sys.prefix)', work))\n"
+        "print(done.exit_code, done.stdout.strip(), done.stderr.strip())\n"
+    )
+    shown = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert shown.stdout.strip() == f"0 {venv}", shown.stderr
