@@ -1,7 +1,8 @@
-"""`python -m bench gateway`: N concurrent chat-completion runs of travel_planning through the
-gateway against a scripted model that waits 200 ms per call, in one run for each layout:
-one process over SQLite and over PostgreSQL; `--processes 2` over one SQLite file and over
-one PostgreSQL (a throwaway cluster from Debian's binaries, as the tests start it).
+"""`python -m bench gateway`: N concurrent runs of travel_planning through the gateway, as chat
+completions and as Responses side by side (`--kind`), against a scripted model that waits
+200 ms per call, in one run for each layout: one process over SQLite and over PostgreSQL;
+`--processes 2` over one SQLite file and over one PostgreSQL (a throwaway cluster from
+Debian's binaries, as the tests start it).
 
 Ideal wall time = model calls per run x latency, since all runs overlap. Each batch is
 repeated and the median reported, because this machine's speed drifts by a third between
@@ -81,11 +82,15 @@ def start_gateway(
         time.sleep(0.05)
 
 
-KIND = "chat"  # or "thread": streamed thread runs (POST /v1/threads/runs, stream: true), via the queue
+# "chat": POST /v1/chat/completions; "responses": POST /v1/responses (a run of the database's
+# queue, answered when it ends); "thread": streamed thread runs (POST /v1/threads/runs, stream: true)
+KINDS = ("chat", "responses", "thread")
+ROUTES = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "thread": "streamed thread runs"}
 
 
-async def run_batch(url: str, n: int) -> float:
+async def run_batch(url: str, n: int, kind: str = "chat") -> float:
     body = json.dumps({"model": SCENARIO, "messages": [{"role": "user", "content": TASK}]})
+    response_body = json.dumps({"model": SCENARIO, "input": TASK})
     thread_body = json.dumps(
         {
             "assistant_id": SCENARIO,
@@ -98,7 +103,15 @@ async def run_batch(url: str, n: int) -> float:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
 
         async def one() -> None:
-            if KIND == "thread":
+            if kind == "responses":
+                async with session.post(
+                    f"{url}/v1/responses", data=response_body, headers=headers
+                ) as response:
+                    done = await response.json()
+                assert response.status == 200 and done["status"] == "completed", done
+                assert done["output"][-1]["content"][0]["text"], done
+                return
+            if kind == "thread":
                 async with session.post(
                     f"{url}/v1/threads/runs", data=thread_body, headers=headers
                 ) as response:
@@ -115,7 +128,14 @@ async def run_batch(url: str, n: int) -> float:
 
 
 def measure(
-    url: str, pid: int, model: ScriptedModelServer, n: int, repeat: int, latency: float, db_pid: int | None
+    url: str,
+    pid: int,
+    model: ScriptedModelServer,
+    n: int,
+    repeat: int,
+    latency: float,
+    db_pid: int | None,
+    kind: str = "chat",
 ) -> dict[str, Any]:
     walls: list[float] = []
     cpus: list[float] = []
@@ -126,7 +146,7 @@ def measure(
         calls_before = len(model.requests)
         cpu_before, own_before = cpu_seconds(pid), time.process_time()
         db_before = cpu_seconds(db_pid) if db_pid is not None else 0.0
-        walls.append(asyncio.run(run_batch(url, n)))
+        walls.append(asyncio.run(run_batch(url, n, kind)))
         cpus.append(cpu_seconds(pid) - cpu_before)
         db_cpus.append((cpu_seconds(db_pid) if db_pid is not None else 0.0) - db_before)
         own.append(time.process_time() - own_before)
@@ -238,9 +258,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--kind",
-        choices=["chat", "thread"],
-        default="chat",
-        help="chat completions, or streamed thread runs through the database's run queue",
+        default="chat,responses",
+        help="routes to compare side by side, of chat (chat completions), responses (the Responses"
+        " API) and thread (streamed thread runs); default chat,responses",
     )
     parser.add_argument("--repeat", type=int, default=3, help="batches per N; the median is reported")
     parser.add_argument("--latency", type=float, default=0.2, help="scripted model latency per call, s")
@@ -252,8 +272,9 @@ def main(argv: list[str]) -> int:
         help="serve this scenario directory first (e.g. a travel_planning variant)",
     )
     args = parser.parse_args(argv)
-    global KIND
-    KIND = args.kind
+    kinds = args.kind.split(",")
+    if unknown := [k for k in kinds if k not in KINDS]:
+        parser.error(f"--kind {','.join(unknown)}: choose from {', '.join(KINDS)}")
     sizes = [int(x) for x in args.n.split(",")]
     rows: list[list[Any]] = []
     results: list[dict[str, Any]] = []
@@ -265,11 +286,12 @@ def main(argv: list[str]) -> int:
                 proc, url = start_gateway(model, db, Path(tmp) / f"gateway-{label}.log", extra)
                 try:
                     asyncio.run(run_batch(url, 4))  # warm-up: opens the scenario (not measured)
-                    for n in sizes:
+                    for n, route in ((n, route) for n in sizes for route in kinds):
                         load_before = os.getloadavg()[0]
                         result = {
                             "layout": label,
-                            **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid),
+                            "kind": route,
+                            **measure(url, proc.pid, model, n, args.repeat, args.latency, db_pid, route),
                             "load_before": load_before,
                             "load_after": os.getloadavg()[0],
                         }
@@ -277,6 +299,7 @@ def main(argv: list[str]) -> int:
                         rows.append(
                             [
                                 label,
+                                ROUTES[route],
                                 n,
                                 result["model_calls_per_run"],
                                 result["wall_s"],
@@ -291,11 +314,10 @@ def main(argv: list[str]) -> int:
                     proc.terminate()
                     proc.wait(30)
     print_table(
-        f"gateway: {SCENARIO} via {'/v1/chat/completions' if KIND == 'chat' else 'streamed thread runs'},"
-        f" scripted model {args.latency * 1000:.0f} ms/call, "
-        f"median of {args.repeat}",
+        f"gateway: {SCENARIO}, scripted model {args.latency * 1000:.0f} ms/call, median of {args.repeat}",
         [
             "layout",
+            "route",
             "N",
             "calls/run",
             "wall s",
@@ -311,10 +333,10 @@ def main(argv: list[str]) -> int:
     with ScriptedModelServer(reply, latency=args.latency) as model:
         alone = statistics.median(asyncio.run(scenario_alone_ms(model)) for _ in range(3))
     path = write_json(
-        "gateway" if KIND == "chat" else "gateway-threads",
+        "gateway" if kinds != ["thread"] else "gateway-threads",
         {
             "scenario": SCENARIO,
-            "kind": KIND,
+            "kinds": kinds,
             "latency_s": args.latency,
             "cpus": os.cpu_count(),
             "results": results,
@@ -328,13 +350,24 @@ def main(argv: list[str]) -> int:
         if r["n"] == max(sizes):
             g = r["gateway_cpu_ms_per_run"]
             print(
-                f"{r['layout']}, N={r['n']}: gateway CPU/run {g / floor:.2f}x AutoGen's alone,"
-                f" {g / alone:.2f}x the scenario run alone; it got {r['gateway_cores']:.2f} cores"
+                f"{r['layout']} {ROUTES[r['kind']]}, N={r['n']}: gateway CPU/run {g / floor:.2f}x AutoGen's"
+                f" alone, {g / alone:.2f}x the scenario run alone; it got {r['gateway_cores']:.2f} cores"
                 f" (load average {r['load_before']:.1f} -> {r['load_after']:.1f})"
             )
-    one = {(r["n"], LAYOUTS[r["layout"]][1]): r for r in results if r["layout"] in ("1", "1-postgres")}
+    chat = {(r["layout"], r["n"]): r for r in results if r["kind"] == "chat"}
     for r in results:
-        base = one.get((r["n"], LAYOUTS[r["layout"]][1]))
+        if r["kind"] == "responses" and (r["layout"], r["n"]) in chat:
+            c = chat[r["layout"], r["n"]]
+            print(
+                f"{r['layout']}, N={r['n']}: Responses {r['runs_per_s'] / c['runs_per_s']:.2f}x the runs/s"
+                f" and {r['gateway_cpu_ms_per_run'] / c['gateway_cpu_ms_per_run']:.2f}x the gateway CPU/run"
+                " of Chat Completions"
+            )
+    one = {
+        (r["n"], r["kind"], LAYOUTS[r["layout"]][1]): r for r in results if r["layout"] in ("1", "1-postgres")
+    }
+    for r in results:
+        base = one.get((r["n"], r["kind"], LAYOUTS[r["layout"]][1]))
         if r["layout"] in ("1", "1-postgres") or base is None:
             continue
         # the ceiling on two idle cores: one process gets at most one core, the load generator
@@ -345,7 +378,8 @@ def main(argv: list[str]) -> int:
         p1, p2 = base["postgres_cpu_ms_per_run"], r["postgres_cpu_ms_per_run"]
         ceiling = (2000 / (g2 + b2 + p2)) / min(1000 / g1, 2000 / (g1 + b1 + p1))
         print(
-            f"{r['layout']}, N={r['n']}: {r['runs_per_s'] / base['runs_per_s']:.2f}x the runs/s of"
+            f"{r['layout']} {ROUTES[r['kind']]}, N={r['n']}: {r['runs_per_s'] / base['runs_per_s']:.2f}x"
+            " the runs/s of"
             f" {base['layout']} (it got {r['gateway_cores'] / max(base['gateway_cores'], 0.01):.2f}x the"
             f" cores; the ceiling on 2 idle cores is {ceiling:.2f}x)"
         )

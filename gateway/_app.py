@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from . import _chat, _files, _threads, _usage
+from . import _chat, _conversations, _files, _responses, _threads, _usage
 from ._config import GatewayConfig
 from ._db import describe_url
 from ._errors import install_error_handlers
@@ -73,6 +73,8 @@ def create_app(config: GatewayConfig, runner: ScenarioRunner | None = None) -> F
 
     app = FastAPI(title="agentteams gateway", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     install_error_handlers(app)
+    app.include_router(_responses.router)
+    app.include_router(_conversations.router)
     app.include_router(_chat.router)
     app.include_router(_threads.router)
     app.include_router(_usage.router)

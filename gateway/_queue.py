@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from ._runner import describe_failure
 from ._states import LastErrorCode, RunKind
 from ._store import LEASE_S, RunRow, Store
 
-__all__ = ["RunQueue", "task_and_history"]
+__all__ = ["RunQueue", "message_item_id", "task_and_history"]
 
 _log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ def task_and_history(pending: list[tuple[str, str, str | None]]) -> tuple[str, l
     return pending[last][1], [Turn(role, text, agent) for role, text, agent in pending[:last]]  # type: ignore[arg-type]
 
 
+def message_item_id(run_id: str, seq: int) -> str:
+    """The id of the message that the run's event `seq` keeps (the same on every replica)."""
+    return f"msg_{run_id.partition('_')[2]}_{seq}"
+
+
 @dataclass
 class _ThreadRun:
     """Keeps a thread run's row, messages and events in the store as the run goes."""
@@ -60,8 +66,13 @@ class _ThreadRun:
         pass  # the claim marked it in_progress
 
     async def event(self, execution: Execution, event: RunEvent) -> None:
-        if isinstance(event, TokenDelta | RunResult):
-            return  # the result's parts are in the messages and the run row
+        if isinstance(event, TokenDelta):
+            return
+        if isinstance(event, RunResult):
+            # which message is the answer, why it stopped, the usage; its messages, state and
+            # files' contents are kept in their own places
+            files = tuple(dataclasses.replace(f, data=b"") for f in event.files)
+            event = dataclasses.replace(event, messages=(), state={}, files=files)
         if isinstance(event, Message):
             if event.source == "user":
                 return
@@ -73,11 +84,12 @@ class _ThreadRun:
                 assistant_id=self.run.assistant_id,
                 run_id=self.run.id,
                 metadata={"agent": event.source},
+                message_id=message_item_id(self.run.id, self.seq),
             )
             self.last_message_of[event.source] = m.id
-            self.queue.signals.changed(self.run.id)
         await self.store.add_event(self.run.id, self.seq, event)
         self.seq += 1
+        self.queue.notify(self.run.id)
 
     async def done(self, execution: Execution) -> None:
         self.queue.running.pop(self.run.id, None)
@@ -94,6 +106,8 @@ class _ThreadRun:
                 )
             thread_id = self.run.thread_id
             await self.store.save_state(thread_id, result.state, await self.store.last_seq(thread_id))
+            if self.run.object == "response":  # a later response may branch from this one
+                await self.store.save_run_state(self.run.id, result.state)
         elif outcome == "expired":
             error = ("server_error", str(execution.error))
         elif outcome != "cancelled" or execution.error is not None:
@@ -133,6 +147,14 @@ class RunQueue:
         self._task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
         self._starting: dict[str, asyncio.Task[None]] = {}  # claimed, not yet running
+
+    def listen(self, run_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:
+        """An event set whenever the run changes (here, or on another replica when a
+        PostgreSQL listener delivers it): readers wait on it and read the database."""
+        return self.signals.follow(run_id)
+
+    def notify(self, run_id: str) -> None:
+        self.signals.changed(run_id)
 
     def start(self) -> None:
         if self.store.db.dialect == "postgresql":
@@ -232,17 +254,21 @@ class RunQueue:
             self.signals.changed(run.id)
             return
         task, history = found
+        instructions = (run.request or {}).get("instructions")
+        if instructions:  # a response's: the team reads them first, as a user turn
+            history = [Turn("user", instructions), *history]
         inputs = await self.files.inputs(run.key_id, (m.id for m in messages)) if self.files else []
         observer = _ThreadRun(self.store, self, run, files=self.files)
         execution = await self.start_run(
             run.assistant_id,
             RunRequest(task=task, history=history, state=thread.state, stream_tokens=False, files=inputs),
             Caller(run.key_id, run.user_id),
-            kind="thread.run",
+            kind="response" if run.object == "response" else "thread.run",
             observer=observer,
             counted=False,  # the run's own row counts against its key while it is active
         )
         self.running[run.id] = execution
+        self.notify(run.id)
 
     async def _observe_cancels(self) -> None:
         for run_id in await self.store.cancelling(list(self.running)):

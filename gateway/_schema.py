@@ -123,6 +123,14 @@ _V3_POSTGRES = (
     " FOR EACH ROW EXECUTE FUNCTION gateway_notify_run()",
     "CREATE TRIGGER messages_notify AFTER INSERT OR UPDATE OF content ON messages"
     " FOR EACH ROW WHEN (NEW.run_id IS NOT NULL) EXECUTE FUNCTION gateway_notify_message()",
+    # a response's stream is its run_events (a tool call is an event and no message)
+    """CREATE OR REPLACE FUNCTION gateway_notify_event() RETURNS trigger AS $$
+    BEGIN
+        PERFORM pg_notify('gateway_runs', NEW.run_id || ' event');
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql""",
+    "CREATE TRIGGER run_events_notify AFTER INSERT ON run_events"
+    " FOR EACH ROW EXECUTE FUNCTION gateway_notify_event()",
 )
 
 
@@ -161,6 +169,16 @@ _V4_POSTGRES = (
 )
 
 
+# A response (the Responses API) is a run, and a conversation is a thread: `object` tells a
+# response from a thread run, `request` keeps a response's own parameters (instructions, ...),
+# `state` the team's state after a response, so that a later one can branch from it.
+_V5 = """
+ALTER TABLE runs ADD COLUMN object TEXT NOT NULL DEFAULT 'thread.run';  -- or 'response'
+ALTER TABLE runs ADD COLUMN request TEXT;                                -- JSON, responses only
+ALTER TABLE runs ADD COLUMN state TEXT     -- a completed response's team state: to branch from it
+"""
+
+
 @dataclass(frozen=True)
 class _Step:
     version: int
@@ -174,6 +192,7 @@ _STEPS = (
     _Step(2, "a run queue with leases, run events, calls counted per key", _V2),
     _Step(3, "run changes notify the replicas (PostgreSQL)", "", _V3_POSTGRES),
     _Step(4, "files in the database (their bytes too on PostgreSQL)", _V4, _V4_POSTGRES),
+    _Step(5, "responses as runs (their kind and parameters)", _V5),
 )
 SCHEMA_VERSION = _STEPS[-1].version
 

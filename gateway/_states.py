@@ -10,6 +10,6 @@ ActiveStatus = Literal["queued", "in_progress", "cancelling"]
 Outcome = Literal["completed", "failed", "cancelled", "expired"]  # how a run ended
 RunStatus = ActiveStatus | Outcome  # queued -> in_progress [-> cancelling] -> an outcome
 LastErrorCode = Literal["server_error", "rate_limit_exceeded", "invalid_prompt"]
-RunKind = Literal["chat.completion", "thread.run"]  # what a usage record was spent on
+RunKind = Literal["chat.completion", "thread.run", "response"]  # what a usage record was spent on
 
 ACTIVE_STATUSES: tuple[ActiveStatus, ...] = get_args(ActiveStatus)

@@ -53,7 +53,7 @@ _ENDED_AT: dict[Outcome, str | None] = {
 _RUN_COLUMNS = (
     "id, thread_id, assistant_id, created_at, status, started_at, expires_at, cancelled_at, failed_at,"
     " completed_at, last_error_code, last_error_message, prompt_tokens, completion_tokens, key_id,"
-    " user_id, metadata"
+    " user_id, metadata, object, request"
 )
 _RUN_COLUMNS_OF_RUNS = ", ".join(f"runs.{c.strip()}" for c in _RUN_COLUMNS.split(","))
 STOPPED_REPLICA = (
@@ -113,6 +113,8 @@ class RunRow:
     key_id: str
     user_id: str
     metadata: dict[str, str]
+    object: Literal["thread.run", "response"] = "thread.run"
+    request: dict[str, Any] | None = None  # a response's own parameters
 
 
 def _thread(row: dict[str, Any]) -> ThreadRow:
@@ -144,6 +146,7 @@ def _message(row: dict[str, Any]) -> MessageRow:
 def _run(row: dict[str, Any]) -> RunRow:
     fields = {name: row[name] for name in _RUN_FIELDS}
     fields["metadata"] = json.loads(fields["metadata"])
+    fields["request"] = json.loads(fields["request"]) if fields["request"] else None
     return RunRow(**fields)
 
 
@@ -243,8 +246,8 @@ class Store:
 
     # ---- threads ------------------------------------------------------------------
 
-    async def create_thread(self, key_id: str, metadata: dict[str, str]) -> ThreadRow:
-        row = ThreadRow(new_id("thread"), _now(), key_id, metadata, None, 0)
+    async def create_thread(self, key_id: str, metadata: dict[str, str], prefix: str = "thread") -> ThreadRow:
+        row = ThreadRow(new_id(prefix), _now(), key_id, metadata, None, 0)
         await self.db.execute(
             "INSERT INTO threads(id, created_at, key_id, metadata) VALUES (?, ?, ?, ?)",
             (row.id, row.created_at, key_id, json.dumps(metadata)),
@@ -281,8 +284,9 @@ class Store:
         assistant_id: str | None = None,
         run_id: str | None = None,
         metadata: dict[str, str] | None = None,
+        message_id: str | None = None,
     ) -> MessageRow:
-        mid, created = new_id("msg"), _now()
+        mid, created = message_id or new_id("msg"), _now()
         meta = dict(metadata or {})
         r = (
             await self.db.execute(
@@ -295,6 +299,10 @@ class Store:
         return MessageRow(
             int(r["seq"]), mid, thread_id, created, role, content, agent, assistant_id, run_id, meta
         )
+
+    async def delete_messages_after(self, thread_id: str, seq: int) -> None:
+        """Take back the messages added after `seq` (a request that was refused after adding them)."""
+        await self.db.execute("DELETE FROM messages WHERE thread_id = ? AND seq > ?", (thread_id, seq))
 
     async def last_seq(self, thread_id: str) -> int:
         r = (
@@ -359,6 +367,8 @@ class Store:
         expires_in: float,
         metadata: dict[str, str],
         limit: None = None,
+        object: Literal["thread.run", "response"] = "thread.run",
+        request: dict[str, Any] | None = None,
     ) -> RunRow: ...
 
     @overload
@@ -372,6 +382,8 @@ class Store:
         expires_in: float,
         metadata: dict[str, str],
         limit: int,
+        object: Literal["thread.run", "response"] = "thread.run",
+        request: dict[str, Any] | None = None,
     ) -> RunRow | None: ...
 
     async def create_run(
@@ -384,12 +396,15 @@ class Store:
         expires_in: float,
         metadata: dict[str, str],
         limit: int | None = None,
+        object: Literal["thread.run", "response"] = "thread.run",
+        request: dict[str, Any] | None = None,
     ) -> RunRow | None:
         """A queued run: the next replica with room claims it. None: `key_id` already has
-        `limit` active runs and calls (on every replica)."""
+        `limit` active runs and calls (on every replica). A response is a run whose
+        `object` is "response" (id `resp_...`), with its own parameters in `request`."""
         created = _now()
         row = RunRow(
-            id=new_id("run"),
+            id=new_id("resp" if object == "response" else "run"),
             thread_id=thread_id,
             assistant_id=assistant_id,
             created_at=created,
@@ -406,10 +421,12 @@ class Store:
             key_id=key_id,
             user_id=user_id,
             metadata=metadata,
+            object=object,
+            request=request,
         )
         columns = (
             "INSERT INTO runs(id, thread_id, assistant_id, created_at, status, expires_at, key_id,"
-            " user_id, metadata, queued_at)"
+            " user_id, metadata, queued_at, object, request)"
         )
         values = (
             row.id,
@@ -422,13 +439,14 @@ class Store:
             user_id,
             json.dumps(metadata),
             time.time(),
+            object,
+            json.dumps(request) if request is not None else None,
         )
+        marks = ", ".join("?" * len(values))
         if limit is None:
-            await self.db.execute(f"{columns} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            await self.db.execute(f"{columns} VALUES ({marks})", values)
             return row
-        inserted = await self._insert_if_room(
-            f"{columns} SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?", values, key_id, limit
-        )
+        inserted = await self._insert_if_room(f"{columns} SELECT {marks}", values, key_id, limit)
         return row if inserted else None
 
     async def get_run(self, thread_id: str, run_id: str) -> RunRow | None:
@@ -438,6 +456,34 @@ class Store:
             )
         ).one()
         return _run(r) if r else None
+
+    async def get_run_by_id(self, run_id: str) -> RunRow | None:
+        r = (await self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,))).one()
+        return _run(r) if r else None
+
+    async def save_run_state(self, run_id: str, state: dict[str, Any]) -> None:
+        await self.db.execute("UPDATE runs SET state = ? WHERE id = ?", (json.dumps(state), run_id))
+
+    async def run_state(self, run_id: str) -> dict[str, Any] | None:
+        r = (await self.db.execute("SELECT state FROM runs WHERE id = ?", (run_id,))).one()
+        return json.loads(r["state"]) if r and r["state"] else None
+
+    async def delete_run(self, run_id: str) -> bool:
+        return (await self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))).rowcount > 0
+
+    async def copy_messages(self, from_thread: str, to_thread: str, upto_seq: int) -> None:
+        """The messages of `from_thread` up to `upto_seq`, appended to `to_thread` (a fork)."""
+        for m in await self.list_messages(from_thread):
+            if m.seq <= upto_seq:
+                await self.add_message(
+                    to_thread,
+                    m.role,
+                    m.content,
+                    agent=m.agent,
+                    assistant_id=m.assistant_id,
+                    run_id=m.run_id,
+                    metadata=m.metadata,
+                )
 
     async def list_runs(self, thread_id: str, *, limit: int, order: Literal["asc", "desc"]) -> list[RunRow]:
         direction = "ASC" if order == "asc" else "DESC"

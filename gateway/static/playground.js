@@ -1,5 +1,5 @@
-// The playground: runs a scenario through the same /v1/chat/completions stream any
-// client uses, and draws the extra `agent` / `event` fields of each chunk.
+// The playground: runs a scenario through the same Responses stream (/v1/responses) that
+// outside clients use, and draws each output item by the agent it names.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -67,64 +67,71 @@ function closeTurn() {
   state.openTurn = null;
 }
 
-function onChunk(chunk) {
-  if (chunk.usage) {
-    const u = chunk.usage;
-    $("usage").textContent = `${u.total_tokens} tokens (${u.prompt_tokens} in / ${u.completion_tokens} out)`;
-  }
-  const ev = chunk.event;
-  const agent = chunk.agent;
-  const delta = chunk.choices && chunk.choices[0] ? chunk.choices[0].delta : {};
-  if (ev) {
-    switch (ev.type) {
-      case "turn_start": closeTurn(); startTurn(agent); break;
-      case "delta":
-        if (!state.openTurn || state.openTurn.dataset.agent !== agent) { closeTurn(); startTurn(agent); }
-        state.openTurn.querySelector(".text").textContent += ev.text;
-        break;
-      case "turn_end": closeTurn(); break;
-      case "message": {
+// One Responses stream event (POST /v1/responses, stream: true): inner turns are reasoning
+// items, tool calls function_call / function_call_output items, the answer the message item;
+// each item names its agent in the extra `agent` field.
+function onEvent(ev) {
+  const item = ev.item || {};
+  switch (ev.type) {
+    case "response.output_item.added":
+      if (item.type === "reasoning") { closeTurn(); startTurn(item.agent); }
+      else if (item.type === "function_call_output") toolResult(item);
+      else if (item.type === "message") {  // the answer: its agent's turn is already shown
         closeTurn();
-        const section = startTurn(agent);
-        section.querySelector(".text").textContent = ev.text;
-        closeTurn();
-        break;
+        $("final").hidden = false;
+        $("final-agent").textContent = item.agent ? `· ${item.agent}` : "";
       }
-      case "tool_call": {
-        closeTurn();
-        const details = el("details", "tool");
-        details.dataset.agent = agent;
-        details.append(el("summary", "", `🔧 ${agent} → ${ev.name}(…)`), toolCallBody(ev.name, ev.arguments));
-        if (ev.name === "python") details.open = true;  // the code is the point: show it
-        $("transcript").append(details);
-        state.tools.set(ev.call_id, details);
-        break;
-      }
-      case "tool_result": {
-        let details = state.tools.get(ev.call_id);
-        if (!details) {
-          details = el("details", "tool");
-          details.append(el("summary", "", `🔧 ${ev.name}`));
-          $("transcript").append(details);
-        }
-        details.querySelector("summary").textContent += ev.is_error ? " ✗ error" : " ✓";
-        details.append(el("pre", "result" + (ev.is_error ? " error" : ""), ev.content));
-        break;
-      }
-      case "files":
-        showFiles(ev.files, headers(), $("transcript"));
-        break;
-      case "final":
-        $("elapsed").textContent = `${ev.elapsed_s.toFixed(1)} s`;
-        break;
+      break;
+    case "response.reasoning_text.delta":
+      if (state.openTurn) state.openTurn.querySelector(".text").textContent += ev.delta;
+      break;
+    case "response.output_text.delta":
+      $("final-text").textContent += ev.delta;
+      break;
+    case "response.output_item.done":
+      if (item.type === "function_call") toolCall(item);
+      else if (item.type === "reasoning" || item.type === "message") closeTurn();
+      break;
+    case "response.completed": {
+      const u = ev.response.usage;
+      if (u) $("usage").textContent = `${u.total_tokens} tokens (${u.input_tokens} in / ${u.output_tokens} out)`;
+      const answer = ev.response.output.find((i) => i.type === "message");
+      const files = answer && answer.content[0] ? answer.content[0].annotations || [] : [];
+      const shown = files.filter((a) => a.type === "container_file_citation").map((a) => ({
+        id: a.file_id, filename: a.filename, media_type: a.media_type, bytes: a.bytes, agent: answer.agent,
+      }));
+      if (shown.length) showFiles(shown, headers(), $("transcript"));
+      return "done";
     }
+    case "response.failed":
+      throw new Error(ev.response.error ? ev.response.error.message : "the run failed");
+    case "response.incomplete":
+      return "stopped";
+    case "error":
+      throw new Error(ev.message);
   }
-  if (delta && typeof delta.content === "string" && delta.content) {
-    closeTurn();
-    $("final").hidden = false;
-    $("final-agent").textContent = agent ? `· ${agent}` : "";
-    $("final-text").textContent += delta.content;
+  return null;
+}
+
+function toolCall(item) {
+  closeTurn();
+  const details = el("details", "tool");
+  details.dataset.agent = item.agent;
+  details.append(el("summary", "", `🔧 ${item.agent} → ${item.name}(…)`), toolCallBody(item.name, item.arguments));
+  if (item.name === "python") details.open = true;  // the code is the point: show it
+  $("transcript").append(details);
+  state.tools.set(item.call_id, details);
+}
+
+function toolResult(item) {
+  let details = state.tools.get(item.call_id);
+  if (!details) {
+    details = el("details", "tool");
+    details.append(el("summary", "", `🔧 ${item.name}`));
+    $("transcript").append(details);
   }
+  details.querySelector("summary").textContent += item.is_error ? " ✗ error" : " ✓";
+  details.append(el("pre", "result" + (item.is_error ? " error" : ""), item.output));
 }
 
 async function run(event) {
@@ -148,16 +155,12 @@ async function run(event) {
     $("elapsed").textContent = `${((performance.now() - state.started) / 1000).toFixed(1)} s`;
   }, 100);
   let finished = false;
+  let outcome = null;
   try {
-    const response = await fetch("/v1/chat/completions", {
+    const response = await fetch("/v1/responses", {
       method: "POST",
       headers: headers(),
-      body: JSON.stringify({
-        model: $("scenario").value,
-        messages: [{ role: "user", content: task }],
-        stream: true,
-        stream_options: { include_usage: true },
-      }),
+      body: JSON.stringify({ model: $("scenario").value, input: task, stream: true }),
       signal: state.controller.signal,
     });
     if (!response.ok) {
@@ -177,15 +180,13 @@ async function run(event) {
         buffer = buffer.slice(cut + 2);
         for (const line of block.split("\n")) {
           if (!line.startsWith("data: ")) continue;
-          const data = line.slice(6);
-          if (data === "[DONE]") { finished = true; continue; }
-          const chunk = JSON.parse(data);
-          if (chunk.error) throw new Error(chunk.error.message);
-          onChunk(chunk);
+          const ended = onEvent(JSON.parse(line.slice(6)));
+          if (ended) outcome = ended;
         }
       }
     }
-    setStatus(finished ? "done" : "ended without an answer");
+    finished = outcome === "done";
+    setStatus(outcome || "ended without an answer");
   } catch (err) {
     if (err.name === "AbortError") setStatus("stopped");
     else { setStatus("error"); showError(err.message); }
