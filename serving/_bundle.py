@@ -12,6 +12,7 @@ import argparse
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -25,8 +26,10 @@ from pydantic import BaseModel, ConfigDict
 
 from serving._embedded import DEFAULT_CTX, DEFAULT_PARALLEL, EmbeddedServer, ServerConfig, free_port
 from serving._errors import ServingError
-from serving._front import Backend, BackendSpec, Front, Router
+from serving._front import Backend, BackendSpec, Engine, Front, Router
 from serving._models import Progress
+from serving._onnx_model import OnnxFiles
+from serving._supervise import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +52,26 @@ class EmbeddedOptions:
     ctx: int = DEFAULT_CTX
     parallel: int = DEFAULT_PARALLEL
     threads: int = os.cpu_count() or 1
-    # the embedding backend shares the cores with the chat backend: llama.cpp's threads spin
-    # while they wait, so two 2-thread servers on 2 cores slow each other down many times
-    embedding_threads: int = max(1, (os.cpu_count() or 1) // 2)
+    # every core: the embedding backend's threads sleep while they wait (serving._child), so
+    # sharing the cores with the chat backend costs no spinning
+    embedding_threads: int = os.cpu_count() or 1
     metrics: bool = False
 
 
 def embedded_plan(
     chat_path: Path,
     chat_alias: str,
-    embedding_path: Path | None,
+    embedding: Path | OnnxFiles | None,
     *,
     host: str = "127.0.0.1",
     port: int = 8080,
     options: EmbeddedOptions | None = None,
     log_dir: Path | None = None,
 ) -> FrontPlan:
-    """The chat model and the packaged embedding model (also rerank and score) behind one URL."""
-    from serving._embedding_model import MINILM
+    """The chat model and the packaged embedding model (also rerank and score) behind one URL.
 
+    `embedding`: the ONNX export (served by ONNX Runtime), or the GGUF (served by llama.cpp).
+    """
     o = options or EmbeddedOptions()
     child = [sys.executable, "-m", "serving._child"]
     chat_port = free_port()
@@ -85,24 +89,38 @@ def embedded_plan(
             log=str(log_dir / "chat.log") if log_dir else None,
         )
     ]
-    if embedding_path is not None:
-        emb_port = free_port()
-        emb = child + ["--model", str(embedding_path), "--alias", MINILM.alias, "--port", str(emb_port)]
-        emb += ["--ctx", str(MINILM.context), "--parallel", str(EMBEDDING_PARALLEL)]
-        emb += ["--threads", str(o.embedding_threads), "--embedding"]
-        backends.append(
-            BackendSpec(
-                model=MINILM.alias,
-                capabilities=["embedding", "rerank", "score"],
-                engine="llama.cpp",
-                url=f"http://127.0.0.1:{emb_port}/v1",
-                command=emb,
-                max_input_tokens=MINILM.context,
-                dimensions=MINILM.dimensions,
-                log=str(log_dir / "embedding.log") if log_dir else None,
-            )
-        )
+    if embedding is not None:
+        backends.append(_embedding_backend(embedding, o, log_dir))
     return FrontPlan(host=host, port=port, backends=backends)
+
+
+def _embedding_backend(embedding: Path | OnnxFiles, o: EmbeddedOptions, log_dir: Path | None) -> BackendSpec:
+    from serving._embedding_model import MINILM
+
+    emb_port = free_port()
+    engine: Engine
+    if isinstance(embedding, OnnxFiles):
+        alias, context, dimensions = embedding.spec.alias, embedding.spec.context, embedding.spec.dimensions
+        engine = "onnxruntime"
+        command = [sys.executable, "-m", "serving._onnx_child", "--model", str(embedding.model)]
+        command += ["--tokenizer", str(embedding.tokenizer), "--alias", alias, "--port", str(emb_port)]
+        command += ["--ctx", str(context), "--threads", str(o.embedding_threads)]
+    else:
+        alias, context, dimensions = MINILM.alias, MINILM.context, MINILM.dimensions
+        engine = "llama.cpp"
+        command = [sys.executable, "-m", "serving._child", "--model", str(embedding), "--alias", alias]
+        command += ["--port", str(emb_port), "--ctx", str(context), "--parallel", str(EMBEDDING_PARALLEL)]
+        command += ["--threads", str(o.embedding_threads), "--embedding"]
+    return BackendSpec(
+        model=alias,
+        capabilities=["embedding", "rerank", "score"],
+        engine=engine,
+        url=f"http://127.0.0.1:{emb_port}/v1",
+        command=command,
+        max_input_tokens=context,
+        dimensions=dimensions,
+        log=str(log_dir / "embedding.log") if log_dir else None,
+    )
 
 
 def gpu_memory_split(weights: Sequence[float]) -> list[float]:
@@ -210,11 +228,21 @@ def start_backends(plan: FrontPlan) -> list[Backend]:
 
 
 def serve(plan: FrontPlan) -> int:
+    with tempfile.TemporaryDirectory(prefix="agentteams-backends-") as logs:
+        # a backend without a log of its own still logs somewhere: a backend that keeps dying
+        # is reported with its last lines
+        for spec in plan.backends:
+            if spec.command and spec.log is None:
+                spec.log = str(Path(logs) / (re.sub(r"[^\w.-]", "_", spec.model) + ".log"))
+        return _serve(plan)
+
+
+def _serve(plan: FrontPlan) -> int:
     import uvicorn
 
     backends = start_backends(plan)
     try:
-        app = Front(Router(backends)).app()
+        app = Front(Router(backends), supervisor=Supervisor(backends)).app()
         # a bounded graceful shutdown: a request still waiting on a backend (its client gone)
         # must not keep the front, and so every backend, alive after SIGTERM
         config = uvicorn.Config(
@@ -275,12 +303,16 @@ def bundled_server(
     return EmbeddedServer(config, command=command, name=name)
 
 
-def embedding_model_or_none(progress: Progress | None = None) -> Path | None:
-    """The packaged embedding model's GGUF, or None (with a warning) when it is not installed."""
+def embedding_model_or_none(progress: Progress | None = None) -> Path | OnnxFiles | None:
+    """The packaged embedding model: its ONNX export, else its GGUF, else None (with a warning)."""
     from serving._embedding_model import ensure_embedding_model
+    from serving._onnx_model import onnx_embedding_model
 
     try:
-        return ensure_embedding_model(progress=progress)
-    except ServingError as exc:
-        log.warning("serving chat only: %s", exc)
-        return None
+        return onnx_embedding_model(progress=progress)
+    except ServingError as onnx:
+        try:
+            return ensure_embedding_model(progress=progress)
+        except ServingError as gguf:
+            log.warning("serving chat only: %s; %s", onnx, gguf)
+            return None

@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         _die_with_parent(args.parent_pid, stop)
 
+    if args.embedding:
+        # read by libgomp when xllamacpp loads it: threads that wait sleep instead of spinning.
+        # A spinning wait lets a second CPU user (the chat backend, the front, any other
+        # process) stall every barrier: 2 threads then ran a 20-document rerank 4x slower than
+        # 1 thread; sleeping, they are no slower than 1 under load and faster when idle
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import xllamacpp as xlc
 
     params = xlc.CommonParams()

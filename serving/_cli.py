@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--embedding-threads",
         type=int,
-        help="CPU threads of the embedding model (embedded; default: half the cores, as it shares them)",
+        help="CPU threads of the embedding model (embedded; default: every core; its waiting threads sleep)",
     )
     up.add_argument("--print-command", action="store_true", help="print the vllm command(s), do not run them")
     up.add_argument("--max-model-len", type=int, help="override the profile's (vllm)")

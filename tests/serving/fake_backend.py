@@ -69,6 +69,22 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)  # a backend that never answers; the process ends on SIGTERM
         if self.kind == "vllm":
             self._send(200, {"echo_path": self.path, "echo_body": body})
+        elif self.kind == "chat" and self.path == "/v1/chat/completions" and body.get("stream"):
+            # one chunk, then nothing: the test kills the process mid-stream
+            chunk = {
+                "object": "chat.completion.chunk",
+                "model": self.model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}],
+            }
+            self.protocol_version = "HTTP/1.1"  # chunked, as llama.cpp streams: a death is a cut body
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            self.wfile.flush()
+            time.sleep(3600)
         elif self.kind == "chat" and self.path == "/v1/chat/completions":
             reply = {"role": "assistant", "content": f"chat from {self.model}"}
             self._send(
@@ -123,4 +139,12 @@ def start_in_thread(kind: str, model: str) -> tuple[ThreadingHTTPServer, list[tu
 
 if __name__ == "__main__":
     kind, model, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if "--fail-if" in sys.argv:  # a backend that cannot start any more once this file exists
+        marker = sys.argv[sys.argv.index("--fail-if") + 1]
+        try:
+            with open(marker) as f:
+                sys.stderr.write(f"error: {f.read().strip()}\n")
+                sys.exit(3)
+        except FileNotFoundError:
+            pass
     serve(kind, model, port)[0].serve_forever()

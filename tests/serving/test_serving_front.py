@@ -303,7 +303,7 @@ async def test_dead_backend_fails_only_its_own_model(chat_server: ScriptedModelS
         )
         assert chat.json()["choices"][0]["message"]["content"] == "Paris."
         health = (await client.get("/health")).json()
-        assert health["backends"][EMB] == {"status": "exited", "pid": 4242}
+        assert health["backends"][EMB] == {"status": "exited", "pid": 4242, "restarts": 0, "problem": message}
     await app.client.aclose()
 
 
