@@ -89,7 +89,7 @@ class _ThreadRun:
             self.last_message_of[event.source] = m.id
         await self.store.add_event(self.run.id, self.seq, event)
         self.seq += 1
-        self.queue.notify(self.run.id)
+        self.queue.signals.changed(self.run.id)
 
     async def done(self, execution: Execution) -> None:
         self.queue.running.pop(self.run.id, None)
@@ -147,14 +147,6 @@ class RunQueue:
         self._task: asyncio.Task[None] | None = None
         self._listener: PgListener | None = None
         self._starting: dict[str, asyncio.Task[None]] = {}  # claimed, not yet running
-
-    def listen(self, run_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:
-        """An event set whenever the run changes (here, or on another replica when a
-        PostgreSQL listener delivers it): readers wait on it and read the database."""
-        return self.signals.follow(run_id)
-
-    def notify(self, run_id: str) -> None:
-        self.signals.changed(run_id)
 
     def start(self) -> None:
         if self.store.db.dialect == "postgresql":
@@ -268,7 +260,7 @@ class RunQueue:
             counted=False,  # the run's own row counts against its key while it is active
         )
         self.running[run.id] = execution
-        self.notify(run.id)
+        self.signals.changed(run.id)  # a waiter here can now wait on the execution itself
 
     async def _observe_cancels(self) -> None:
         for run_id in await self.store.cancelling(list(self.running)):

@@ -178,7 +178,7 @@ async def _follow(gw: Gateway, run_id: str) -> AsyncIterator[tuple[RunRow, list[
 
     The row is read before the events: a row that shows the end comes with all of them."""
     after = -1
-    with gw.queue.listen(run_id) as changed:
+    with gw.queue.signals.follow(run_id) as changed:
         while True:
             changed.clear()
             row = await gw.store.get_run_by_id(run_id)
@@ -238,7 +238,7 @@ async def _ended(gw: Gateway, run_id: str) -> RunRow | None:
     to every WAIT_POLL_MAX_S: a hundred waiting requests must not read the database 1000
     times a second)."""
     wait = POLL_S
-    with gw.queue.listen(run_id) as changed:
+    with gw.queue.signals.follow(run_id) as changed:
         while True:
             changed.clear()
             execution = gw.queue.running.get(run_id)
