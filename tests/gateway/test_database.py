@@ -264,22 +264,34 @@ async def test_postgres_notifies_every_replica_of_run_changes(two: tuple[Store, 
     a, b = two
     signals = RunSignals()
     heard: list[str] = []
+    told = asyncio.Event()
     queued = asyncio.Event()
-    listener = PgListener(a.url, signals, queued.set, heard.append)
+
+    def on_cancelling(run_id: str) -> None:
+        heard.append(run_id)
+        told.set()
+
+    listener = PgListener(a.url, signals, queued.set, on_cancelling)
     listener.start()
     try:
         await asyncio.wait_for(listener.ready.wait(), 30)
         queued.clear()
         tid, run_id = await _queued(b)  # queued through the other replica: a's queue is woken
-        await asyncio.wait_for(queued.wait(), 5)
-        assert (await b.claim_next()) is not None
+        await asyncio.wait_for(
+            queued.wait(), 5
+        )  # notifications arrive in commit order: none older is pending
+        # each change is awaited before the next is made: a late notification of the claim
+        # once woke the wait for the message, and the message's the wait for the cancel
         with signals.follow(run_id) as changed:
+            assert (await b.claim_next()) is not None
+            await asyncio.wait_for(changed.wait(), 5)
             changed.clear()
             await b.add_message(tid, "assistant", "Draft", agent="writer", run_id=run_id)
             await asyncio.wait_for(changed.wait(), 5)  # a follower on a sees b's message
             changed.clear()
             assert await a.cancel_run(run_id) == "cancelling"
             await asyncio.wait_for(changed.wait(), 5)
+            await asyncio.wait_for(told.wait(), 5)
         assert heard == [run_id]  # the executing replica is told to stop, without polling
         assert signals.listening
     finally:
