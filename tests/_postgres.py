@@ -18,6 +18,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+_WATCHDOG = Path(__file__).with_name("_pg_watchdog.py")
 INSTALL_HINT = (
     "scripts/install-system-packages.sh installs PostgreSQL; `pip install pgserver` brings pgvector"
 )
@@ -80,6 +82,14 @@ def postgres_cluster(bin_dir: Path) -> Iterator[Cluster]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     data, port = root / "data", _free_port()
+    # stops the cluster if this process dies without running the `finally` below
+    watchdog = subprocess.Popen(
+        [sys.executable, str(_WATCHDOG), str(os.getpid()), str(data), str(root)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         subprocess.run(
             _as_cluster_user([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]),
@@ -113,6 +123,8 @@ def postgres_cluster(bin_dir: Path) -> Iterator[Cluster]:
             capture_output=True,
             timeout=60,
         )
+        watchdog.kill()
+        watchdog.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 
