@@ -48,6 +48,15 @@ def texts(n: int, words: int = 50) -> list[str]:
 
 
 @dataclass
+class SingleInputRow:
+    """One single-input embedding request, each path timed in the same rounds (rotating order)."""
+
+    path: str
+    p50_ms: float
+    vs_in_process: float
+
+
+@dataclass
 class EmbeddingRow:
     path: str
     one_per_s: float | None
@@ -300,6 +309,45 @@ def _onnx_row(
     )
 
 
+async def single_input_side_by_side(
+    client: httpx.AsyncClient, front: str, backend: str, files: OnnxFiles, threads: int, repeats: int
+) -> list[SingleInputRow]:
+    """p50 of one ~50-word input through the front, to the ONNX backend directly, and through
+    the backend's own engine in this process (same session options, tokenizing included: text
+    in, vector out, no HTTP). One call of each per round, the order rotating, so that every
+    path sees the same load: a shared machine's load drifts more between rows measured one
+    after the other than between the paths."""
+    from serving._onnx_child import OnnxEmbedder
+
+    embedder = OnnxEmbedder(str(files.model), str(files.tokenizer), threads, files.spec.context)
+    text = texts(1)[0]
+
+    async def over_http(url: str) -> None:
+        (await client.post(f"{url}/v1/embeddings", json={"input": text})).raise_for_status()
+
+    async def in_process() -> None:
+        embedder.embed(embedder.tokenize([text]))
+
+    paths = {
+        "front -> onnxruntime": lambda: over_http(front),
+        "onnxruntime backend directly": lambda: over_http(backend),
+        "same engine in-process (no HTTP)": in_process,
+    }
+    timings: dict[str, list[float]] = {name: [] for name in paths}
+    names = list(paths)
+    for _ in range(3):  # warm: first calls allocate
+        for name in names:
+            await paths[name]()
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t = time.perf_counter()
+            await paths[name]()
+            timings[name].append(time.perf_counter() - t)
+    p50 = {name: statistics.median(v) * 1000 for name, v in timings.items()}
+    floor = p50["same engine in-process (no HTTP)"]
+    return [SingleInputRow(name, ms, ms / floor) for name, ms in p50.items()]
+
+
 async def _served_rows(
     embedding: Path | OnnxFiles, engine: str, options: EmbeddedOptions, repeats: int
 ) -> tuple[list[EmbeddingRow], list[list[int]], list[int], list[list[float]]]:
@@ -334,6 +382,37 @@ async def _served_rows(
     finally:
         await asyncio.to_thread(server.stop)
     return rows, tokens, query, vectors
+
+
+async def bench_single_input(repeats: int = 60, threads: int | None = None) -> list[SingleInputRow]:
+    """`single_input_side_by_side` against a front with the ONNX Runtime backend only."""
+    try:
+        files = onnx_embedding_model()
+    except ServingError:
+        return []
+    options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
+    plan = embedded_plan(Path("unused.gguf"), "unused", files, port=free_port(), options=options)
+    plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
+    server = bundled_server(plan, alias=MINILM.alias, log_path=None)
+    await asyncio.to_thread(server.start)
+    try:
+        async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
+            front = server.base_url.removesuffix("/v1")
+            backend = plan.backends[0].url.removesuffix("/v1")
+            return await single_input_side_by_side(
+                client, front, backend, files, options.embedding_threads, repeats
+            )
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+def print_single_input_rows(rows: list[SingleInputRow], threads: int) -> None:
+    print_table(
+        f"one ~50-word input, interleaved rounds (embedding backend: {threads} thread(s), "
+        f"load {os.getloadavg()[0]:.1f})",
+        ["path", "p50 ms", "x in-process"],
+        [[r.path, f"{r.p50_ms:.1f}", f"{r.vs_in_process:.2f}x"] for r in rows],
+    )
 
 
 async def bench_embeddings(repeats: int = 20, threads: int | None = None) -> list[EmbeddingRow]:

@@ -25,7 +25,13 @@ from typing import Any
 import httpx
 from openai import AsyncOpenAI
 
-from bench._embeddings import as_json, bench_embeddings, print_embedding_rows
+from bench._embeddings import (
+    as_json,
+    bench_embeddings,
+    bench_single_input,
+    print_embedding_rows,
+    print_single_input_rows,
+)
 from bench._report import print_table, write_json
 from serving._check import TOOL_NAME, TOOL_PROMPT, TOOLS
 from serving._embedded import EmbeddedServer, ServerConfig, free_port
@@ -214,7 +220,11 @@ async def _main(args: argparse.Namespace) -> int:
         for threads in args.embedding_threads:
             rows = await bench_embeddings(threads=threads)
             print_embedding_rows(rows, threads)
+            single = await bench_single_input(threads=threads)
+            if single:
+                print_single_input_rows(single, threads)
             embeddings[f"threads_{threads}"] = as_json(rows)
+            embeddings[f"single_input_threads_{threads}"] = [asdict(r) for r in single]
     if args.embeddings:
         path = write_json("model_embeddings", {"embeddings": embeddings, "args": vars(args)})
         print(f"wrote {path}")
