@@ -171,32 +171,42 @@ class Supervisor:
         h = b.health
         if self._stopping or generation != h.generation:
             return
-        h.status, h.problem = "restarting", f"{b.describe()} {how_it_ended(code)}"
+        h.problem = f"{b.describe()} {how_it_ended(code)}"
         h.last_end = h.problem
-        h.exited.set()
         log.warning("%s", h.problem)
-        task = asyncio.get_running_loop().create_task(self._restart(b), name=f"restart {b.model}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        # counted before anyone hears of the exit: a request that waited for it reports the
+        # restart that is coming, not the count before it
+        restarting = self._count_end(b)
+        h.exited.set()
+        if restarting:
+            task = asyncio.get_running_loop().create_task(self._restart(b), name=f"restart {b.model}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _count_end(self, b: Backend) -> bool:
+        """Count an end of `b` (an exit, or a start that failed): True if it is restarted now
+        (status "restarting"), False if it ended too often and is left "broken"."""
+        h, now = b.health, time.monotonic()
+        while h.ended_at and now - h.ended_at[0] > self.restart_window:
+            h.ended_at.popleft()
+        if len(h.ended_at) >= self.restart_limit:
+            tail = log_tail(_restartable(b).log_path, 5)
+            h.status = "broken"
+            h.problem = (
+                f"{b.describe(pid=False)} is broken: it ended {self.restart_limit + 1} times within "
+                f"{self.restart_window:g} s (last: {h.problem}), so it is not restarted again"
+                + (f"; last stderr: {tail}" if tail else "")
+            )
+            log.error("%s", h.problem)
+            return False
+        h.ended_at.append(now)
+        h.restarts += 1
+        h.status = "restarting"
+        return True
 
     async def _restart(self, b: Backend) -> None:
         h, process = b.health, _restartable(b)
         while not self._stopping:
-            now = time.monotonic()
-            while h.ended_at and now - h.ended_at[0] > self.restart_window:
-                h.ended_at.popleft()
-            if len(h.ended_at) >= self.restart_limit:
-                tail = log_tail(process.log_path, 5)
-                h.status = "broken"
-                h.problem = (
-                    f"{b.describe(pid=False)} is broken: it ended {self.restart_limit + 1} times within "
-                    f"{self.restart_window:g} s (last: {h.problem}), so it is not restarted again"
-                    + (f"; last stderr: {tail}" if tail else "")
-                )
-                log.error("%s", h.problem)
-                return
-            h.ended_at.append(now)
-            h.restarts += 1
             log.warning("restarting %s (restart %d)", b.describe(pid=False), h.restarts)
             try:
                 done: Future[None] = Future()
@@ -205,6 +215,8 @@ class Supervisor:
                 await asyncio.to_thread(process.wait_ready, b.start_timeout)
             except ServingError as exc:
                 h.problem = str(exc)
+                if not self._count_end(b):
+                    return
                 continue
             h.generation += 1
             h.status, h.problem = "ok", None
