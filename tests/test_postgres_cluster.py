@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._postgres import INSTALL_HINT, debian_bin_dir
+from tests._postgres import INSTALL_HINT, debian_bin_dir, postgres_cluster
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -57,3 +57,21 @@ def test_a_cluster_stops_when_its_test_process_is_killed() -> None:
             assert not root.exists(), f"{root} was not deleted"
         finally:
             owner.kill()
+
+
+def _children() -> set[int]:
+    tasks = Path(f"/proc/{os.getpid()}/task").iterdir()
+    return {int(pid) for task in tasks for pid in (task / "children").read_text().split()}
+
+
+def test_a_cluster_started_inside_a_test_leaves_no_child_process() -> None:
+    # a test that asks for the cluster fixture lazily (getfixturevalue) starts it inside the
+    # test: its watchdog must not count as a child process left behind by that test
+    bin_dir = debian_bin_dir()
+    if bin_dir is None:
+        pytest.skip(f"PostgreSQL is not installed; {INSTALL_HINT}")
+    before = _children()
+    with postgres_cluster(bin_dir) as cluster:
+        assert _accepting(cluster.port)
+        assert _children() == before
+    assert not _accepting(cluster.port)
