@@ -149,6 +149,20 @@ class ScenarioSpec(BaseModel):
                 )
         if self.team.type == "selector" and self.team.model not in self.models:
             yield SpecProblem(("team", "model"), unknown_name("model", self.team.model, models))
+        if self.team.type == "selector":
+            participants = self.team.participants
+            for name, before in self.team.speaks_after.items():
+                if name not in participants:
+                    problem = unknown_name("participant", name, participants)
+                    yield SpecProblem(("team", "speaks_after", name), problem, at_key=True)
+                for j, other in enumerate(before):
+                    if other not in participants:
+                        problem = unknown_name("participant", other, participants)
+                        yield SpecProblem(("team", "speaks_after", name, j), problem)
+                    elif other == name:
+                        yield SpecProblem(
+                            ("team", "speaks_after", name, j), f"{name!r} cannot wait for itself"
+                        )
         if self.team.termination is not None:
             yield from _termination_problems(self.team.termination, ("team", "termination"), agent_names)
 

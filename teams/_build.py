@@ -10,7 +10,7 @@ from autogen_agentchat.conditions import TimeoutTermination
 from autogen_agentchat.teams import BaseGroupChat, RoundRobinGroupChat, SelectorGroupChat
 from autogen_core.models import ChatCompletionClient
 
-from teams._selector import ConstrainedSelector
+from teams._selector import ConstrainedSelector, SpeakerCandidates
 from teams._termination import build_termination
 from teams.spec import RoundRobinTeamSpec, SelectorTeamSpec, TeamSpec
 
@@ -45,13 +45,16 @@ def build_team(
     if selector_client is None:
         raise ValueError("a selector team needs a model client")
     prompt = spec.selector_prompt or _AUTOGEN_SELECTOR_PROMPT
+    candidates = SpeakerCandidates(
+        spec.participants, allow_repeated_speaker=spec.allow_repeated_speaker, speaks_after=spec.speaks_after
+    )
     selector: ConstrainedSelector | None = None
     if _constrain(spec, selector_client):
         selector = ConstrainedSelector(
             selector_client,
             participants=[(a.name, a.description) for a in (by_name[n] for n in spec.participants)],
             prompt=prompt,
-            allow_repeated_speaker=spec.allow_repeated_speaker,
+            candidates=candidates,
             engine=selector_engine,
         )
     return SelectorGroupChat(
@@ -63,7 +66,8 @@ def build_team(
         allow_repeated_speaker=spec.allow_repeated_speaker,
         max_selector_attempts=spec.max_selector_attempts,
         selector_func=selector.select if selector else None,
-        candidate_func=selector.candidates if selector else None,
+        # AutoGen's own selection leaves out the previous speaker by itself; speaks_after needs ours
+        candidate_func=candidates if selector or spec.speaks_after else None,
     )
 
 

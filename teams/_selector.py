@@ -14,7 +14,8 @@ here the same prompt is sent constrained to exactly the candidates:
 
 The class plugs into SelectorGroupChat as its `selector_func` (the pick) and
 `candidate_func` (what AutoGen's own selection may choose from if the constrained call
-fails), so AutoGen's parsing stays the fallback.
+fails), so AutoGen's parsing stays the fallback. `SpeakerCandidates` is that candidate
+function alone, for an unconstrained team whose spec has `speaks_after`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,33 @@ def _history(thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str:
     return "\n".join(lines)
 
 
+class SpeakerCandidates:
+    """Who may speak next: every participant, less the previous speaker unless repeats are
+    allowed, less any whose `speaks_after` agents have not all spoken since the latest user
+    message (if that leaves nobody, the rule is dropped for this pick rather than stall)."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        allow_repeated_speaker: bool,
+        speaks_after: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.names = list(names)
+        self._allow_repeat = allow_repeated_speaker
+        self._after = {name: set(before) for name, before in (speaks_after or {}).items() if before}
+
+    def __call__(self, thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> list[str]:
+        messages = [m for m in thread if isinstance(m, BaseChatMessage)]
+        last_user = max((i for i, m in enumerate(messages) if m.source == "user"), default=-1)
+        spoken = {m.source for m in messages[last_user + 1 :]}
+        previous = next((m.source for m in reversed(messages) if m.source in self.names), None)
+        allowed = self.names if self._allow_repeat else [n for n in self.names if n != previous]
+        allowed = allowed or list(self.names)
+        ready = [n for n in allowed if self._after.get(n, set()) <= spoken]
+        return ready or allowed
+
+
 class ConstrainedSelector:
     """`selector_func` and `candidate_func` for a SelectorGroupChat over `participants`."""
 
@@ -85,30 +113,15 @@ class ConstrainedSelector:
         *,
         participants: Sequence[tuple[str, str]],  # (name, description), in team order
         prompt: str,
-        allow_repeated_speaker: bool,
+        candidates: SpeakerCandidates,
         engine: str | None = None,  # "llamacpp": a GBNF grammar; otherwise a JSON schema
     ) -> None:
         self._client = client
         self._grammar = engine == "llamacpp"
-        self._names = [name for name, _ in participants]
         self._roles = "\n".join(re.sub(r"\s+", " ", f"{n}: {d}").strip() for n, d in participants)
         self._prompt = prompt
-        self._allow_repeat = allow_repeated_speaker
+        self.candidates = candidates
         self.picks: list[SelectorPick] = []
-
-    def candidates(self, thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> list[str]:
-        """Every participant, less the last one to speak unless repeats are allowed."""
-        if self._allow_repeat:
-            return list(self._names)
-        previous = next(
-            (
-                m.source
-                for m in reversed(thread)
-                if isinstance(m, BaseChatMessage) and m.source in self._names
-            ),
-            None,
-        )
-        return [n for n in self._names if n != previous] or list(self._names)
 
     async def select(self, thread: Sequence[BaseAgentEvent | BaseChatMessage]) -> str | None:
         candidates = self.candidates(thread)

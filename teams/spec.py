@@ -58,6 +58,12 @@ class SelectorTeamSpec(_TeamBase):
         description="May use {roles}, {participants} and {history}; write {{ and }} for a literal brace.",
     )
     allow_repeated_speaker: bool = False
+    speaks_after: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Agent -> the agents that must all have spoken (since the latest user "
+        "message) before it may be picked, e.g. {summary: [planner, guide]}: a small model then "
+        "cannot let the summary speak first and end the run.",
+    )
     max_selector_attempts: int = Field(default=3, ge=1)
     constrained_choice: bool | None = Field(
         default=None,

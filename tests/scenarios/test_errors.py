@@ -102,6 +102,18 @@ CASES = {
         ("{max_messages: 4}", "{source_match: [a, bb]}"),
         "18:35: unknown agent 'bb' (expected one of a, b; did you mean 'b'?)",
     ),
+    "unknown participant in speaks_after": (
+        ("  type: round_robin", "  type: selector\n  speaks_after: {b: [a, c]}"),
+        "17:25: unknown participant 'c' (expected one of a, b)",
+    ),
+    "unknown speaks_after agent": (
+        ("  type: round_robin", "  type: selector\n  speaks_after: {bb: [a]}"),
+        "17:18: unknown participant 'bb' (expected one of a, b; did you mean 'b'?)",
+    ),
+    "an agent that waits for itself": (
+        ("  type: round_robin", "  type: selector\n  speaks_after: {b: [a, b]}"),
+        "17:25: 'b' cannot wait for itself",
+    ),
     "several agents without a team": (
         ("team:", "#team:"),
         None,  # checked below: the team keys then fail as unknown top-level keys

@@ -107,13 +107,14 @@ async def test_wall_clock_timeout_stops_a_turn_that_never_ends(
 
 
 async def test_selector_team_lets_the_model_choose_who_speaks() -> None:
-    chosen = ["language_agent", "planner_agent", "travel_summary_agent"]
+    chosen = ["language_agent", "planner_agent", "local_agent", "travel_summary_agent"]
     picks = iter(chosen)
 
     def script(body: dict[str, Any]) -> Reply:
         if "choose who speaks next" in _system_text(body) + message_text(body["messages"][-1]):
             return Reply.text(next(picks))
-        return Reply.text("my part of the plan. TERMINATE" if len(body["messages"]) > 4 else "my part")
+        summary = "You write the final travel plan" in json.dumps(body["messages"])
+        return Reply.text("my part of the plan. TERMINATE" if summary else "my part")
 
     async with ScriptedModelServer(script) as server:
         async with load_scenario("travel_selector", base_url=server.base_url, model=server.model) as scenario:

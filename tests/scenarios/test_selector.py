@@ -151,3 +151,45 @@ async def test_on_llamacpp_the_pick_is_decoded_under_a_grammar_of_the_names(
         'root ::= "beta" | "gamma"',
     ]
     assert not any("response_format" in b for b in selections)
+
+
+async def test_speaks_after_keeps_an_agent_out_of_the_choices_until_the_others_have_spoken(
+    write_scenario: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a small model picked the summary first, and its turn ended the run
+    path = write_scenario(
+        SCENARIO.replace(
+            "  max_messages: 6",
+            "  max_messages: 6\n  constrained_choice: true\n  speaks_after: {gamma: [alpha, beta]}",
+        )
+    )
+    picks = iter(json.dumps({"speaker": s}) for s in ["beta", "gamma"])
+    async with ScriptedModelServer(_script(picks)) as server:
+        monkeypatch.setenv("TEST_BASE_URL", server.base_url)
+        async with load_scenario(path) as scenario:
+            result = await scenario.run("Plan it.")
+    assert [m.source for m in result.messages] == ["user", "beta", "alpha", "gamma"]
+    selections = [b for b in server.requests if _is_selection(b)]
+    # after beta only alpha may speak (gamma waits for it): no model call for that pick
+    assert [_enum(b) for b in selections] == [["alpha", "beta"], ["beta", "gamma"]]
+
+
+async def test_speaks_after_also_narrows_autogens_own_selection(
+    write_scenario: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_scenario(
+        SCENARIO.replace("  max_messages: 6", "  max_messages: 6\n  speaks_after: {gamma: [alpha]}")
+    )
+    picks = iter(["beta", "gamma"])
+    async with ScriptedModelServer(_script(picks)) as server:
+        monkeypatch.setenv("TEST_BASE_URL", server.base_url)
+        async with load_scenario(path) as scenario:
+            result = await scenario.run("Plan it.")
+    assert [m.source for m in result.messages] == ["user", "beta", "alpha", "gamma"]
+    selections = [message_text(b["messages"][0]) for b in server.requests if _is_selection(b)]
+    assert not any("response_format" in b for b in server.requests)
+    # after beta only alpha may speak: AutoGen asks the model only when there is a choice
+    assert [s.split(".")[0] for s in selections] == [
+        "PICK NEXT from ['alpha', 'beta']",
+        "PICK NEXT from ['beta', 'gamma']",
+    ]
