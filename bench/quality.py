@@ -217,6 +217,8 @@ async def selector_run(
         "stop_reason": result.stop_reason,
         "final_source": result.final_source,
         "ended_with_plan": result.final_source == SUMMARY and speakers[-1:] == [SUMMARY],
+        # a plan the summary wrote alone (picked first, its turn ends the run) is no team's plan
+        "all_spoke": set(agents) <= set(speakers),
         "plan_words": len(result.final_text.split()),
     }
 
@@ -431,6 +433,7 @@ def main(argv: list[str]) -> int:
                 r["repeats"],
                 r["stop_reason"],
                 r["ended_with_plan"],
+                r.get("all_spoke", "-"),
                 r["seconds"],
             ]
             for i, r in enumerate(runs)
@@ -444,6 +447,7 @@ def main(argv: list[str]) -> int:
                 sum(r["repeats"] for r in runs),
                 "",
                 f"{sum(r['ended_with_plan'] for r in runs)}/{len(runs)}",
+                f"{sum(r.get('all_spoke') is True for r in runs)}/{len(runs)}",
                 f"median {statistics.median(r['seconds'] for r in runs):.1f}",
             ]
         )
@@ -456,6 +460,7 @@ def main(argv: list[str]) -> int:
                 "repeats",
                 "stopped because",
                 "ended with plan",
+                "all four spoke",
                 "seconds",
             ],
             rows,
