@@ -30,7 +30,8 @@ class ResolvedModel:
     info: ModelInfo
     prompt_layout: ResolvedPromptLayout
     engine: str | None = None  # "llamacpp" | "vllm" | None (another server)
-    sampling: Mapping[str, float | int] = field(default_factory=dict)  # the profile's, engine names
+    # the profile's request-body defaults, in the engine's field names
+    sampling: Mapping[str, float | int | list[str]] = field(default_factory=dict)
 
 
 def resolve_model_info(name: str, spec: ModelSpec, model_id: str) -> tuple[ModelInfo, ResolvedPromptLayout]:
@@ -112,7 +113,10 @@ class _ModelClient(OpenAIChatCompletionClient):
 
 
 # our option name -> the engine's request field, for options OpenAI's API does not have
-_ENGINE_FIELDS = {"repetition_penalty": {"llamacpp": "repeat_penalty", "vllm": "repetition_penalty"}}
+_ENGINE_FIELDS = {
+    "repetition_penalty": {"llamacpp": "repeat_penalty", "vllm": "repetition_penalty"},
+    "dry_multiplier": {"llamacpp": "dry_multiplier"},
+}
 
 
 def request_options(resolved: ResolvedModel, spec: ModelSpec) -> dict[str, Any]:

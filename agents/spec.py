@@ -32,6 +32,12 @@ class ModelOptions(_Spec):
         description="1: off; above 1 discourages repeating recent tokens. Sent as llama.cpp's "
         "repeat_penalty or vLLM's repetition_penalty. Unset: the served model's profile default.",
     )
+    dry_multiplier: float | None = Field(
+        default=None,
+        ge=0,
+        description="llama.cpp's DRY sampler strength (0: off); not sent to other servers. Unset: "
+        "the served model's profile default.",
+    )
     stop: list[str] | None = None
 
 

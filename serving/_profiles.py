@@ -17,7 +17,9 @@ from serving._wire import Capability
 PromptLayout = Literal["shared_prefix", "system_first"]
 Engine = Literal["llamacpp", "vllm"]  # as each server names itself in GET /v1/models `owned_by`
 # request-body fields in the engine's own names, e.g. {repeat_penalty: 1.1} for llama.cpp
-Sampling = dict[Engine, dict[str, float | int]]
+# (a list: llama.cpp's dry_sequence_breakers)
+SamplingValue = float | int | list[str]
+Sampling = dict[Engine, dict[str, SamplingValue]]
 
 
 class ModelInfoSpec(BaseModel):
@@ -103,7 +105,7 @@ class ModelInfoLookup:
     profile: str | None = None
     sampling: Sampling = field(default_factory=dict)
 
-    def sampling_for(self, engine: str | None) -> dict[str, float | int]:
+    def sampling_for(self, engine: str | None) -> dict[str, SamplingValue]:
         """The request-body defaults for this model on `engine` (none for an unknown engine)."""
         return dict(self.sampling.get(engine, {})) if engine else {}  # type: ignore[call-overload]
 

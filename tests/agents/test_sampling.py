@@ -88,3 +88,14 @@ async def test_another_server_gets_only_openais_fields(
     body = await _request(scenario_file(", repetition_penalty: 1.2"), "openai", monkeypatch)
     assert "repeat_penalty" not in body and "repetition_penalty" not in body
     assert body["temperature"] == 0.3
+
+
+async def test_dry_multiplier_zero_turns_llamacpps_dry_sampler_off(
+    scenario_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defaults = model_info_for("qwen2.5-coder-1.5b-instruct").sampling_for("llamacpp")
+    assert defaults["dry_multiplier"] == 0.8 and defaults["dry_sequence_breakers"] == ["\n"]
+    body = await _request(scenario_file(", dry_multiplier: 0"), "llamacpp", monkeypatch)
+    assert body["dry_multiplier"] == 0
+    vllm = await _request(scenario_file(", dry_multiplier: 0.5"), "vllm", monkeypatch)
+    assert "dry_multiplier" not in vllm

@@ -135,7 +135,7 @@ CASES = {
     "misspelt model option": (
         ("    model: m", "    model: m\n    options: {temprature: 0.2}"),
         "6:15: unknown key 'temprature' in models.default.options (expected one of temperature, top_p, "
-        "max_tokens, seed, presence_penalty, frequency_penalty, repetition_penalty, stop; "
+        "max_tokens, seed, presence_penalty, frequency_penalty, repetition_penalty, dry_multiplier, stop; "
         "did you mean 'temperature'?)",
     ),
     "unknown context type": (
