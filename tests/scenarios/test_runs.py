@@ -107,7 +107,8 @@ async def test_wall_clock_timeout_stops_a_turn_that_never_ends(
 
 
 async def test_selector_team_lets_the_model_choose_who_speaks() -> None:
-    chosen = ["language_agent", "planner_agent", "local_agent", "travel_summary_agent"]
+    # planner_agent first: speaks_after leaves no one else (no model call for that pick)
+    chosen = ["language_agent", "local_agent", "travel_summary_agent"]
     picks = iter(chosen)
 
     def script(body: dict[str, Any]) -> Reply:
@@ -119,7 +120,7 @@ async def test_selector_team_lets_the_model_choose_who_speaks() -> None:
     async with ScriptedModelServer(script) as server:
         async with load_scenario("travel_selector", base_url=server.base_url, model=server.model) as scenario:
             result = await scenario.run()
-    assert [m.source for m in result.messages] == ["user", *chosen]
+    assert [m.source for m in result.messages] == ["user", "planner_agent", *chosen]
     assert result.usage["selector"].prompt_tokens > 0
     assert result.usage["selector"].turns == 0
 
