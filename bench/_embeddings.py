@@ -22,6 +22,8 @@ import json
 import os
 import statistics
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ import httpx
 
 from bench._report import print_table
 from serving._bundle import EmbeddedOptions, bundled_server, embedded_plan
-from serving._embedded import free_port
+from serving._embedded import EmbeddedServer, free_port
 from serving._embedding_model import MINILM, ensure_embedding_model
 from serving._errors import ServingError
 from serving._onnx_model import OnnxFiles, onnx_embedding_model
@@ -348,18 +350,28 @@ async def single_input_side_by_side(
     return [SingleInputRow(name, ms, ms / floor) for name, ms in p50.items()]
 
 
-async def _served_rows(
-    embedding: Path | OnnxFiles, engine: str, options: EmbeddedOptions, repeats: int
-) -> tuple[list[EmbeddingRow], list[list[int]], list[int], list[list[float]]]:
-    """Rows through the front and to the backend directly; the backend's tokens and vectors."""
+@asynccontextmanager
+async def _embedding_front(
+    embedding: Path | OnnxFiles, options: EmbeddedOptions
+) -> AsyncIterator[tuple[EmbeddedServer, str, str]]:
+    """The bundled front with only this embedding backend: (server, front URL, backend URL),
+    both URLs without /v1; stopped on exit."""
     plan = embedded_plan(Path("unused.gguf"), "unused", embedding, port=free_port(), options=options)
     plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
     server = bundled_server(plan, alias=MINILM.alias, log_path=None)
     await asyncio.to_thread(server.start)
-    rows: list[EmbeddingRow] = []
     try:
-        front = server.base_url.removesuffix("/v1")
-        backend_url = plan.backends[0].url.removesuffix("/v1")
+        yield server, server.base_url.removesuffix("/v1"), plan.backends[0].url.removesuffix("/v1")
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def _served_rows(
+    embedding: Path | OnnxFiles, engine: str, options: EmbeddedOptions, repeats: int
+) -> tuple[list[EmbeddingRow], list[list[int]], list[int], list[list[float]]]:
+    """Rows through the front and to the backend directly; the backend's tokens and vectors."""
+    rows: list[EmbeddingRow] = []
+    async with _embedding_front(embedding, options) as (server, front, backend_url):
         async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
             backend_pid = (await client.get(f"{front}/health")).json()["backends"][MINILM.alias]["pid"]
             assert server.pid is not None
@@ -379,8 +391,6 @@ async def _served_rows(
             query = await tokenize(RERANK_QUERY)
             answer = (await client.post(f"{front}/v1/embeddings", json={"input": texts(8)})).json()
             vectors = [d["embedding"] for d in answer["data"]]
-    finally:
-        await asyncio.to_thread(server.stop)
     return rows, tokens, query, vectors
 
 
@@ -391,19 +401,11 @@ async def bench_single_input(repeats: int = 60, threads: int | None = None) -> l
     except ServingError:
         return []
     options = EmbeddedOptions(embedding_threads=threads) if threads else EmbeddedOptions()
-    plan = embedded_plan(Path("unused.gguf"), "unused", files, port=free_port(), options=options)
-    plan.backends = [b for b in plan.backends if "embedding" in b.capabilities]
-    server = bundled_server(plan, alias=MINILM.alias, log_path=None)
-    await asyncio.to_thread(server.start)
-    try:
+    async with _embedding_front(files, options) as (_, front, backend):
         async with httpx.AsyncClient(timeout=300, trust_env=False) as client:
-            front = server.base_url.removesuffix("/v1")
-            backend = plan.backends[0].url.removesuffix("/v1")
             return await single_input_side_by_side(
                 client, front, backend, files, options.embedding_threads, repeats
             )
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 def print_single_input_rows(rows: list[SingleInputRow], threads: int) -> None:
@@ -479,5 +481,5 @@ def print_embedding_rows(rows: list[EmbeddingRow], threads: int) -> None:
     )
 
 
-def as_json(rows: list[EmbeddingRow]) -> list[dict[str, Any]]:
+def as_json(rows: Sequence[EmbeddingRow | SingleInputRow]) -> list[dict[str, Any]]:
     return [asdict(r) for r in rows]

@@ -224,7 +224,7 @@ async def _main(args: argparse.Namespace) -> int:
             if single:
                 print_single_input_rows(single, threads)
             embeddings[f"threads_{threads}"] = as_json(rows)
-            embeddings[f"single_input_threads_{threads}"] = [asdict(r) for r in single]
+            embeddings[f"single_input_threads_{threads}"] = as_json(single)
     if args.embeddings:
         path = write_json("model_embeddings", {"embeddings": embeddings, "args": vars(args)})
         print(f"wrote {path}")

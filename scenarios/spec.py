@@ -147,9 +147,9 @@ class ScenarioSpec(BaseModel):
                 yield SpecProblem(
                     ("team", "participants", j), unknown_name("agent", participant, agent_names)
                 )
-        if self.team.type == "selector" and self.team.model not in self.models:
-            yield SpecProblem(("team", "model"), unknown_name("model", self.team.model, models))
         if self.team.type == "selector":
+            if self.team.model not in self.models:
+                yield SpecProblem(("team", "model"), unknown_name("model", self.team.model, models))
             participants = self.team.participants
             for name, before in self.team.speaks_after.items():
                 if name not in participants:

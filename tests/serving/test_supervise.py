@@ -4,11 +4,13 @@ that was waiting on the backend is told when it ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from serving._front import Backend, BackendSpec
-from serving._supervise import Supervisor
+from serving._supervise import RESTART_LIMIT, Supervisor
 
 
 class FakeProcess:
@@ -53,19 +55,27 @@ class FakeProcess:
             ended.set()
 
 
-def _backend(process: FakeProcess) -> Backend:
+@contextlib.asynccontextmanager
+async def _supervised(
+    restart_limit: int = RESTART_LIMIT,
+) -> AsyncIterator[tuple[FakeProcess, Backend, Supervisor]]:
+    """A backend on a fake process under a started supervisor; everything ends on exit."""
+    process = FakeProcess()
     spec = BackendSpec(model="m", capabilities=["chat"], engine="llama.cpp", url="http://127.0.0.1:9/v1")
-    return Backend(spec, process=process)
+    backend = Backend(spec, process=process)
+    supervisor = Supervisor([backend], restart_limit=restart_limit)
+    supervisor.start()
+    try:
+        yield process, backend, supervisor
+    finally:
+        await supervisor.stop()
+        process.close()
 
 
 async def test_a_request_waiting_when_its_backend_dies_is_told_the_restart_that_is_coming() -> None:
     # the request's connection broke first and it waits for the exit; the exit then wakes it
     # before the restart task runs, so the restart must be counted when the exit is seen
-    process = FakeProcess()
-    backend = _backend(process)
-    supervisor = Supervisor([backend])
-    supervisor.start()
-    try:
+    async with _supervised() as (process, backend, supervisor):
         lost = asyncio.create_task(backend.lost(ConnectionResetError("peer closed"), 0))
         await asyncio.sleep(0.05)
         assert not lost.done()
@@ -78,21 +88,13 @@ async def test_a_request_waiting_when_its_backend_dies_is_told_the_restart_that_
         assert await asyncio.to_thread(process.watched(2).wait, 5)
         assert backend.health.status == "ok"
         assert backend.health.restarts == 1 and process.pid == 1001
-    finally:
-        await supervisor.stop()
-        process.close()
-        process.close()
 
 
 async def test_a_request_in_the_same_loop_turn_as_the_exit_is_told_the_restart_that_is_coming() -> None:
     # found by a loaded full run: a stream's broken connection was handled in the same loop
     # turn as the exit and read the restart count before the restart task had counted it
     # ("restart 0 of at most 3")
-    process = FakeProcess()
-    backend = _backend(process)
-    supervisor = Supervisor([backend])
-    supervisor.start()
-    try:
+    async with _supervised() as (process, backend, supervisor):
         seen: list[str | None] = []
         loop = asyncio.get_running_loop()
         loop.call_soon(supervisor._ended, backend, 0, -9)  # what the watch thread hands the loop
@@ -105,17 +107,10 @@ async def test_a_request_in_the_same_loop_turn_as_the_exit_is_told_the_restart_t
             "the llama.cpp backend of m (pid 1000, http://127.0.0.1:9/v1) was killed by SIGKILL; it is "
             "being restarted (restart 1 of at most 3 within 60 s): retry the request"
         ]
-    finally:
-        await supervisor.stop()
-        process.close()
 
 
 async def test_the_end_past_the_limit_is_reported_broken_at_once() -> None:
-    process = FakeProcess()
-    backend = _backend(process)
-    supervisor = Supervisor([backend], restart_limit=1)
-    supervisor.start()
-    try:
+    async with _supervised(restart_limit=1) as (process, backend, supervisor):
         process.end(-9)
         assert await asyncio.to_thread(process.watched(2).wait, 5)
         lost = asyncio.create_task(backend.lost(ConnectionResetError("peer closed"), 1))
@@ -128,6 +123,3 @@ async def test_the_end_past_the_limit_is_reported_broken_at_once() -> None:
             "so it is not restarted again"
         )
         assert backend.health.status == "broken" and backend.health.restarts == 1
-    finally:
-        await supervisor.stop()
-        process.close()
