@@ -6,6 +6,7 @@ import sys
 BENCHMARKS = {
     "overhead": "per-turn cost of our layer over raw SDK calls and bare AutoGen; long conversations",
     "model": "the embedded model server: tok/s, TTFT, prompt layouts on travel_planning; embeddings/rerank",
+    "busy_core": "the chat backend's reply time, quiet and with one core busy, per OpenMP wait setting",
     "gateway": "concurrent chat-completion runs through the HTTP gateway",
     "gateway_db": "the gateway store's hot queries: its own layer vs SQLAlchemy Core (SQLite, PostgreSQL)",
     "faults": "injected faults (model errors, hangs, drops, MCP crashes, gateway SIGKILL): how each run ends",

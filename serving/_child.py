@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import MutableMapping
 
 
 def _die_with_parent(parent_pid: int, stop: threading.Event) -> None:
@@ -31,6 +32,29 @@ def _die_with_parent(parent_pid: int, stop: threading.Event) -> None:
                 stop.set()
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+CHAT_SPINCOUNT = "1000"
+
+
+def openmp_wait_env(environ: MutableMapping[str, str], *, embedding: bool) -> None:
+    """How llama.cpp's OpenMP threads wait at each barrier (read by libgomp when xllamacpp
+    loads it); a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is kept.
+
+    With libgomp's spinning wait any other busy process stalls the barriers: a spinning
+    thread holds the core that its peer needs. With one of two cores busy the same chat
+    reply took 8.7-140 s, by where the threads landed, against 6.2-7.7 s spinning 1,000
+    times (`python -m bench busy_core --load stress-ng`).
+    The embedding backend sleeps at once (its 2 threads then rerank no slower than 1 under
+    load); the chat backend spins briefly, which keeps the idle speed and most of the
+    loaded one.
+    """
+    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
+        return
+    if embedding:
+        environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    else:
+        environ["GOMP_SPINCOUNT"] = CHAT_SPINCOUNT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,12 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid:
         _die_with_parent(args.parent_pid, stop)
 
-    if args.embedding:
-        # read by libgomp when xllamacpp loads it: threads that wait sleep instead of spinning.
-        # A spinning wait lets a second CPU user (the chat backend, the front, any other
-        # process) stall every barrier: 2 threads then ran a 20-document rerank 4x slower than
-        # 1 thread; sleeping, they are no slower than 1 under load and faster when idle
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    openmp_wait_env(os.environ, embedding=args.embedding)
     import xllamacpp as xlc
 
     params = xlc.CommonParams()

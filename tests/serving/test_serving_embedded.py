@@ -136,3 +136,23 @@ async def test_crash_mid_run_names_the_server(tmp_path: Path, monkeypatch: pytes
     assert "embedded model server (llama.cpp via xllamacpp)" in str(info.value)
     assert "exited with code -9 during the run" in str(info.value)
     assert server.exit_code() is not None
+
+
+@pytest.mark.parametrize(
+    ("embedding", "given", "expected"),
+    [
+        (False, {}, {"GOMP_SPINCOUNT": "1000"}),
+        (True, {}, {"OMP_WAIT_POLICY": "PASSIVE"}),
+        (False, {"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
+        (True, {"GOMP_SPINCOUNT": "50"}, {"GOMP_SPINCOUNT": "50"}),
+    ],
+    ids=["chat spins briefly", "embedding sleeps", "user's policy kept", "user's spin count kept"],
+)
+def test_openmp_threads_wait_without_stalling_a_busy_machine(
+    embedding: bool, given: dict[str, str], expected: dict[str, str]
+) -> None:
+    from serving._child import openmp_wait_env
+
+    environ = {"PATH": "/usr/bin", **given}
+    openmp_wait_env(environ, embedding=embedding)
+    assert environ == {"PATH": "/usr/bin", **expected}
