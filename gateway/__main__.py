@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._auth import KEYS_ENV, load_keys
-from ._config import GatewayConfig, configure_logging, default_db_path
+from ._config import KEYS_ENV, GatewayConfig, configure_logging, default_db_path
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -171,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     configure_logging(args.log_level)
+    from ._auth import load_keys  # here: it imports FastAPI, which `--help` does not need
+
     try:
         keys = load_keys(args.keys_file)
     except OSError as exc:

@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._config import KEYS_ENV
 from ._errors import GatewayError
 
 __all__ = ["Caller", "ConcurrencyLimiter", "KeyRing", "load_keys"]
 
 _log = logging.getLogger(__name__)
 
-KEYS_ENV = "GATEWAY_API_KEYS"
 DEV_KEY_ID = "dev"
 _MAX_USER_ID = 128
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["GatewayConfig", "configure_logging", "default_db_path"]
+__all__ = ["KEYS_ENV", "GatewayConfig", "configure_logging", "default_db_path"]
+
+KEYS_ENV = "GATEWAY_API_KEYS"  # here, not in _auth: `--help` names it without importing FastAPI
 
 APP_NAME = "agentteams"
 

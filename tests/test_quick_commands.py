@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ["autogen_core", "autogen_agentchat", "autogen_ext", "openai", "mcp"]
+HEAVY = ["autogen_core", "autogen_agentchat", "autogen_ext", "openai", "mcp", "fastapi"]
 
 COMMANDS = [
     ["scenarios", "list"],
